@@ -1,0 +1,1 @@
+"""Export: ONNX, FP16, TensorRT engines, golden files, Triton repositories, imports."""

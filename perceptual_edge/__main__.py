@@ -1,0 +1,3 @@
+from perceptual_edge.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""Shared CLI plumbing: every command is declared with `pe_command` so that a `PeError`
+becomes one line on stderr and its exit code, whether `pe` runs from the console script or
+under Typer's CliRunner in the tests."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from perceptual_edge.errors import PeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def error_line(message: str) -> None:
+    typer.echo(f"pe: error: {message}", err=True)
+
+
+def guarded(func: F) -> F:
+    """Turn PeError / Ctrl-C / unexpected exceptions into one stderr line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = os.environ.get("PE_DEBUG") == "1"
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except PeError as e:
+            if debug:
+                raise
+            error_line(str(e))
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("pe: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as e:
+            if debug:
+                raise
+            typer.echo(
+                f"pe: internal error: {type(e).__name__}: {e} (set PE_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            raise typer.Exit(70) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def pe_command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """`@pe_command(app, "name", help=...)` = `@app.command(...)` plus `guarded`."""
+
+    def deco(func: F) -> F:
+        app.command(*args, **kwargs)(guarded(func))
+        return func
+
+    return deco
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

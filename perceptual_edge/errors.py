@@ -1,0 +1,37 @@
+"""Errors a user can act on.
+
+Every `PeError` is printed by the CLI as one line on stderr with a non-zero exit code,
+never as a traceback. Library code raises the most specific subclass.
+"""
+
+from __future__ import annotations
+
+
+class PeError(Exception):
+    """A failure caused by the user's input or environment, with a message that says what to do."""
+
+    exit_code: int = 1
+
+
+class InputError(PeError):
+    """Bad input: missing, corrupt, truncated, empty, wrong kind, out of range."""
+
+    exit_code = 2
+
+
+class OutputExistsError(PeError):
+    """The output exists and --overwrite was not given."""
+
+    exit_code = 3
+
+
+class UnavailableError(PeError):
+    """A needed library, device, weight file or backend is not available on this machine."""
+
+    exit_code = 4
+
+
+class VerificationError(PeError):
+    """An artifact does not match the reference within the named thresholds."""
+
+    exit_code = 5

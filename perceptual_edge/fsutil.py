@@ -1,0 +1,59 @@
+"""Atomic output files: write to a temporary file in the target folder, then rename.
+
+A crash or Ctrl-C never leaves a half-written output, and nothing is overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from perceptual_edge.errors import InputError, OutputExistsError
+
+
+def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Fail early (before any work) if `path` cannot be written or exists without `overwrite`."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"{p} exists; pass --overwrite to replace it")
+    if p.exists() and p.is_dir():
+        raise InputError(f"{p} is a directory, expected a file path")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output folder {parent} is not writable")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it onto `path`.
+
+    The temporary name keeps the suffix so that writers that look at it (PIL, PyAV) pick the
+    right format. On any exception the temporary file is removed and `path` is untouched.
+    """
+    p = check_output(path, overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, overwrite: bool = True) -> Path:
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"), overwrite)

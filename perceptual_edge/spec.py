@@ -1,0 +1,114 @@
+"""ModelSpec: the I/O contract every artifact (checkpoint, ONNX, engine, golden file) carries.
+
+One convention, written down once (see `perceptual_edge.image` for the named constants):
+inputs and outputs are float32 NCHW RGB tensors in 0..255; the network itself needs its
+spatial size to be a multiple of `multiple` (4 for the style net with two stride-2
+convolutions, 1 for the SR net); an SR net's output is `scale` times the input size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from perceptual_edge.errors import InputError
+
+SPEC_VERSION = 1
+Kind = Literal["style", "sr"]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the weights came from: enough to tell two trained networks apart."""
+
+    source: str = "pe-train"  # pe-train | pytorch-examples | ...
+    style_image_sha256: str | None = None  # style nets: hash of the style image file
+    loss_net: str = "vgg16"  # vgg16 | random
+    loss_net_weights: str = "unknown"  # sha256 of the VGG-16 weight file, or "random:seed=N"
+    steps: int = 0  # optimiser steps taken
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: Kind
+    scale: int = 1
+    input_name: str = "input"
+    output_name: str = "output"
+    layout: str = "NCHW"
+    channel_order: str = "RGB"
+    input_range: tuple[float, float] = (0.0, 255.0)
+    output_range: tuple[float, float] = (0.0, 255.0)
+    multiple: int = 4
+    min_size: int = 16  # smallest side the network accepts (reflection pads need room)
+    provenance: Provenance = field(default_factory=Provenance)
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("style", "sr"):
+            raise InputError(f"model spec: unknown kind {self.kind!r}")
+        if self.kind == "style" and self.scale != 1:
+            raise InputError("model spec: a style network has scale 1")
+        if self.kind == "sr" and self.scale not in (2, 4, 8):
+            raise InputError(f"model spec: unsupported SR scale {self.scale}")
+        if self.multiple < 1 or self.min_size < 1:
+            raise InputError("model spec: multiple and min_size must be >= 1")
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return height * self.scale, width * self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_range"] = list(self.input_range)
+        d["output_range"] = list(self.output_range)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        try:
+            d = dict(d)
+            version = int(d.get("version", SPEC_VERSION))
+            if version > SPEC_VERSION:
+                raise InputError(
+                    f"model spec version {version} is newer than this pe understands "
+                    f"({SPEC_VERSION}); upgrade perceptual-edge"
+                )
+            prov = Provenance(**d.pop("provenance", {}) or {})
+            d["input_range"] = tuple(float(v) for v in d.get("input_range", (0.0, 255.0)))
+            d["output_range"] = tuple(float(v) for v in d.get("output_range", (0.0, 255.0)))
+            return cls(provenance=prov, **d)
+        except InputError:
+            raise
+        except (TypeError, ValueError, KeyError) as e:
+            raise InputError(f"not a valid model spec: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"model spec is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise InputError("model spec JSON is not an object")
+        return cls.from_dict(d)
+
+    def with_provenance(self, **changes: Any) -> ModelSpec:
+        return dataclasses.replace(self, provenance=dataclasses.replace(self.provenance, **changes))
+
+
+def style_spec(**provenance: Any) -> ModelSpec:
+    return ModelSpec(kind="style", scale=1, multiple=4, provenance=Provenance(**provenance))
+
+
+def sr_spec(scale: int, **provenance: Any) -> ModelSpec:
+    return ModelSpec(
+        kind="sr", scale=scale, multiple=1, min_size=8, provenance=Provenance(**provenance)
+    )

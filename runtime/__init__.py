@@ -1,0 +1,1 @@
+"""Runtime: a torch-free Session over ONNX Runtime and TensorRT; tiling; video."""

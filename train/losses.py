@@ -1,0 +1,54 @@
+"""The paper's loss terms, on images in 0..255 and VGG-16 activations.
+
+Scale convention (what the weights multiply; documented in the README):
+- feature loss  l_feat = ||phi(y) - phi(y_c)||^2 / (C*H*W), averaged over the batch (Eq. 2);
+- Gram matrix   G = F F^T / (C*H*W) for F the (C, H*W) activation (Eq. 3);
+- style loss    l_style = ||G(y) - G(y_s)||_F^2 / C^2 per layer (the mean squared difference of
+  Gram entries, as Johnson's and pytorch/examples' code compute it), summed over layers,
+  averaged over the batch;
+- total variation l_tv = (sum of squared horizontal + vertical neighbour differences of the
+  0..255 output) / (C*H*W), averaged over the batch;
+- pixel loss    l_pixel = ||y - y_c||^2 / (C*H*W) on 0..255 values, averaged over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, C), normalised by C*H*W; computed in float32 even under AMP."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w).float()
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def feature_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (y.float() - target.float()).pow(2).mean()
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layers: Sequence[str],
+) -> torch.Tensor:
+    """Sum over layers of the mean squared Gram difference; target grams are (1 or N, C, C)."""
+    total = torch.zeros((), device=next(iter(features.values())).device)
+    for name in layers:
+        g = gram(features[name])
+        t = target_grams[name].expand_as(g)
+        total = total + (g - t).pow(2).mean()
+    return total
+
+
+def total_variation(y: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = y.shape
+    dy = (y[:, :, 1:, :] - y[:, :, :-1, :]).float().pow(2).sum()
+    dx = (y[:, :, :, 1:] - y[:, :, :, :-1]).float().pow(2).sum()
+    return (dx + dy) / (n * c * h * w)
+
+
+def pixel_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (y.float() - target.float()).pow(2).mean()
