@@ -25,9 +25,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per area; each owns its commands.
-    from perceptual_edge.cli import export_cmds, paper_cmds, run_cmds, train_cmds
+    from perceptual_edge.cli import bench_cmds, export_cmds, paper_cmds, run_cmds, train_cmds
 
-    for module in (train_cmds, export_cmds, run_cmds, paper_cmds):
+    for module in (train_cmds, export_cmds, run_cmds, bench_cmds, paper_cmds):
         module.register(app)
 
 
