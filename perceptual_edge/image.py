@@ -144,7 +144,7 @@ def image_to_batch(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in 0..255."""
     if image.ndim != 3 or image.shape[2] != CHANNELS:
         raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
-    return np.ascontiguousarray(image.transpose(2, 0, 1)[None].astype(DTYPE))
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=DTYPE)
 
 
 def batch_to_image(batch: np.ndarray, index: int = 0) -> np.ndarray:

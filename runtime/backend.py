@@ -19,7 +19,10 @@ SPEC_METADATA_KEY = "perceptual_edge.spec"  # ONNX metadata_props key holding Mo
 
 
 class Backend(Protocol):
-    name: str  # e.g. "onnxruntime:CPUExecutionProvider", "tensorrt"
+    """Optional attributes a Session reads with getattr: `max_input_hw` ((H, W) of the largest
+    input, e.g. a TensorRT profile's max; larger inputs are tiled) and `max_batch`."""
+
+    name: str  # e.g. "onnxruntime:CPUExecutionProvider", "tensorrt:fp16:cuda-python"
     spec: ModelSpec
 
     def infer(self, batch: np.ndarray) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW)

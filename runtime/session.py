@@ -1,37 +1,49 @@
 """Session: load a model artifact once, then run images or batches through it.
 
     with Session("wave.onnx") as s:
-        out = s.run(image)          # (H, W, 3) uint8 -> (H, W, 3) uint8 (x scale for SR)
-        y = s.run(batch)            # (N, 3, H, W) float32 0..255 -> float32
+        out = s.run(image)                    # (H, W, 3) uint8 -> (H, W, 3) uint8 (x scale for SR)
+        y = s.run(batch)                      # (N, 3, H, W) float32 0..255 -> float32
+        big = s.run(photo, tile=512)          # bounded memory, feathered tiles
 
 Any size in, same size out: inputs are reflect-padded to the network's multiple (and minimum
-size) and the output is cropped back. A Session is safe to use from one thread at a time; use
-one Session per thread for parallel inference.
+size) and the output is cropped back. An input larger than a TensorRT engine's optimisation
+profile is tiled automatically (a warning says so, and `last_run_tiled` is set).
+
+Threads: a Session is safe to use from one thread at a time; use one Session per thread for
+parallel inference. Loading (file -> backend) is kept apart from running (backend -> outputs);
+`close()` (or leaving the `with` block) frees the backend's device memory.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 from perceptual_edge.errors import InputError
-from perceptual_edge.image import (
-    batch_to_image,
-    crop_to,
-    image_to_batch,
-    pad_to_multiple,
-)
+from perceptual_edge.image import batch_to_image, crop_to, image_to_batch, pad_to_multiple
+from perceptual_edge.runtime import tiling
 from perceptual_edge.runtime.backend import Backend, artifact_kind
 from perceptual_edge.spec import ModelSpec
 
+log = logging.getLogger("perceptual_edge.runtime")
+
+BACKENDS = ("auto", "onnxruntime", "ort", "tensorrt", "trt")
+
 
 def open_backend(
-    path: str | Path, backend: str = "auto", device: str | None = None, **options
+    path: str | Path, backend: str = "auto", device: str | None = None, **options: Any
 ) -> Backend:
     """The backend table: file type and `backend` name -> one backend class."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     kind = artifact_kind(path)
+    if kind == "unknown":
+        raise InputError(f"{path}: unknown model file type (expected .onnx, or .engine/.plan/.trt)")
     if backend in ("auto", "onnxruntime", "ort") and kind == "onnx":
         from perceptual_edge.runtime.ort_backend import OrtBackend
 
@@ -40,47 +52,119 @@ def open_backend(
         from perceptual_edge.runtime.trt_backend import TrtBackend
 
         return TrtBackend(path, device=device, **options)
-    if kind == "unknown":
-        raise InputError(f"{path}: unknown model file type (expected .onnx, or .engine/.plan/.trt)")
     raise InputError(f"backend {backend!r} cannot load a {kind} file ({path})")
 
 
 class Session:
     def __init__(
-        self, path: str | Path, backend: str = "auto", device: str | None = None, **options
+        self, path: str | Path, backend: str = "auto", device: str | None = None, **options: Any
     ) -> None:
         self.path = Path(path)
         self._backend: Backend | None = open_backend(self.path, backend, device, **options)
         self.spec: ModelSpec = self._backend.spec
+        self.last_run_tiled = False  # whether the last run() was tiled (asked for or automatic)
+        log.info("session %s: backend %s", self.path.name, self._backend.name)
 
     @property
     def backend_name(self) -> str:
         return self._require().name
+
+    @property
+    def max_input_hw(self) -> tuple[int, int] | None:
+        """The largest (H, W) the backend accepts (a TensorRT profile's max), or None if any."""
+        return getattr(self._require(), "max_input_hw", None)
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch the backend accepts in one call, or None if unbounded."""
+        return getattr(self._require(), "max_batch", None)
 
     def _require(self) -> Backend:
         if self._backend is None:
             raise InputError("this Session is closed")
         return self._backend
 
-    def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 0..255, any H and W -> (N, 3, sH, sW) float32."""
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise InputError(f"expected an (N, 3, H, W) batch, got shape {batch.shape}")
+    def _infer_padded(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32, any size -> (N, 3, sH, sW): pad, infer in allowed chunks, crop."""
+        backend = self._require()
         padded, (h, w) = pad_to_multiple(
             np.asarray(batch, dtype=np.float32), self.spec.multiple, self.spec.min_size
         )
-        out = self._require().infer(padded)
+        limit = self.max_batch or padded.shape[0]
+        if padded.shape[0] <= limit:
+            out = backend.infer(padded)
+        else:
+            out = np.concatenate(
+                [backend.infer(padded[i : i + limit]) for i in range(0, padded.shape[0], limit)]
+            )
         s = self.spec.scale
         return crop_to(out, h * s, w * s)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def _tile_plan(self, h: int, w: int, tile: int | None, tile_overlap: int | None) -> int | None:
+        """The tile size to use for an h x w input, or None to run it whole."""
+        max_hw = self.max_input_hw
+        if tile is not None:
+            t = tiling.round_tile(tile, self.spec)
+            if max_hw is not None and t > min(max_hw):
+                raise InputError(
+                    f"tile {t} is larger than the engine's profile ({max_hw[0]}x{max_hw[1]})"
+                )
+            return t
+        if not tiling.needs_tiling(h, w, max_hw, self.spec):
+            return None
+        assert max_hw is not None
+        t = min(max_hw) - min(max_hw) % self.spec.multiple  # largest tile the profile accepts
+        msg = (
+            f"input {h}x{w} exceeds the engine's profile maximum {max_hw[0]}x{max_hw[1]}; "
+            f"running it in {t}x{t} tiles"
+        )
+        log.warning(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        return t
+
+    def run_batch(
+        self, batch: np.ndarray, tile: int | None = None, tile_overlap: int | None = None
+    ) -> np.ndarray:
+        """(N, 3, H, W) float32 0..255, any H and W -> (N, 3, sH, sW) float32.
+
+        With `tile`, the batch runs in overlapping tile x tile pieces blended with linear
+        ramps (`tile_overlap` pixels; default tile/8). A CUDA device array
+        (`__cuda_array_interface__` or DLPack) goes to the backend as is, without a host copy:
+        it must already fit the network (multiple, profile) and the backend must take it.
+        """
+        shape = tuple(getattr(batch, "shape", ()))
+        if len(shape) != 4 or shape[1] != 3:
+            raise InputError(f"expected an (N, 3, H, W) batch, got shape {_shape(batch)}")
+        if _is_device_array(batch):
+            return self._require().infer(batch)  # type: ignore[return-value]
+        if batch.shape[2] < 1 or batch.shape[3] < 1 or batch.shape[0] < 1:
+            raise InputError(f"empty batch (shape {batch.shape})")
+        t = self._tile_plan(batch.shape[2], batch.shape[3], tile, tile_overlap)
+        self.last_run_tiled = t is not None
+        if t is None:
+            return self._infer_padded(batch)
+        return tiling.run_tiled(self._infer_padded, batch, self.spec, t, tile_overlap)
+
+    def run(
+        self, x: np.ndarray, tile: int | None = None, tile_overlap: int | None = None
+    ) -> np.ndarray:
         """An (H, W, 3) uint8 image -> uint8 image, or an NCHW float batch -> float batch."""
+        if not hasattr(x, "ndim"):
+            raise InputError(f"expected a numpy array, got {type(x).__name__}")
         if x.ndim == 3:
             if x.dtype != np.uint8:
                 raise InputError("an (H, W, 3) image must be uint8; pass floats as NCHW batches")
-            return batch_to_image(self.run_batch(image_to_batch(x)))
+            if x.shape[2] != 3:
+                raise InputError(f"expected an (H, W, 3) RGB image, got shape {x.shape}")
+            if x.shape[0] < 1 or x.shape[1] < 1:
+                raise InputError(f"empty image (shape {x.shape})")
+            t = self._tile_plan(x.shape[0], x.shape[1], tile, tile_overlap)
+            self.last_run_tiled = t is not None
+            if t is None:
+                return batch_to_image(self._infer_padded(image_to_batch(x)))
+            return tiling.run_tiled_image(self._infer_padded, x, self.spec, t, tile_overlap)
         if x.ndim == 4:
-            return self.run_batch(x)
+            return self.run_batch(x, tile=tile, tile_overlap=tile_overlap)
         raise InputError(f"expected (H, W, 3) uint8 or (N, 3, H, W) float, got shape {x.shape}")
 
     def close(self) -> None:
@@ -98,3 +182,19 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        state = self._backend.name if self._backend is not None else "closed"
+        return (
+            f"Session({str(self.path)!r}, {state}, kind={self.spec.kind}, scale={self.spec.scale})"
+        )
+
+
+def _is_device_array(x: object) -> bool:
+    from perceptual_edge.runtime.cuda_mem import is_device_array
+
+    return is_device_array(x)
+
+
+def _shape(x: object) -> object:
+    return getattr(x, "shape", type(x).__name__)

@@ -1,0 +1,314 @@
+"""TensorRT backend (TensorRT >= 10, named-tensor API).
+
+An engine is the raw plan (trtexec and Triton load it as is) plus a sidecar `<engine>.json`
+written at export: {spec, profile {min, opt, max as [N, C, H, W]}, precision,
+tensorrt_version, gpu {name, compute_capability}, onnx_sha256}. The sidecar is checked against
+this machine BEFORE the plan is deserialised, because a plan built for another GPU model or
+TensorRT version fails in obscure ways (or not at all) when loaded.
+
+Per call: the input shape is set inside the optimisation profile, device buffers and pinned
+host buffers are reused while the shape stays the same, copies and execution are queued on one
+CUDA stream. Device arrays (`__cuda_array_interface__`: CuPy, PyTorch CUDA tensors, Numba; or
+DLPack with a CUDA device) are bound directly, without a host round trip. One calling thread
+per backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.runtime.cuda_mem import (
+    CudaApi,
+    GpuInfo,
+    device_pointer,
+    is_device_array,
+    load_cuda,
+)
+from perceptual_edge.spec import ModelSpec
+
+log = logging.getLogger("perceptual_edge.runtime")
+
+SIDECAR_SUFFIX = ".json"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class EngineSidecar:
+    spec: ModelSpec
+    profile_min: tuple[int, int, int, int]
+    profile_opt: tuple[int, int, int, int]
+    profile_max: tuple[int, int, int, int]
+    precision: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    onnx_sha256: str | None = None
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    p = Path(engine)
+    return p.with_name(p.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(engine: str | Path) -> EngineSidecar:
+    """Parse `<engine>.json`; one clear InputError for a missing or malformed sidecar."""
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise InputError(
+            f"{engine}: no sidecar {path.name} (the spec, profile and GPU it was built for); "
+            "rebuild the engine with `pe export`"
+        )
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        prof = d["profile"]
+        # Both layouts seen in the wild: gpu {name, compute_capability}, or gpu as the name
+        # with compute_capability beside it.
+        gpu = d["gpu"] if isinstance(d["gpu"], dict) else {"name": d["gpu"]}
+        gpu.setdefault("compute_capability", d.get("compute_capability", "unknown"))
+        return EngineSidecar(
+            spec=ModelSpec.from_dict(d["spec"]),
+            profile_min=_shape4(prof["min"]),
+            profile_opt=_shape4(prof["opt"]),
+            profile_max=_shape4(prof["max"]),
+            precision=str(d.get("precision", "unknown")),
+            tensorrt_version=str(d["tensorrt_version"]),
+            gpu_name=str(gpu["name"]).strip(),
+            compute_capability=_cc(gpu["compute_capability"]),
+            onnx_sha256=d.get("onnx_sha256"),
+        )
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: unreadable engine sidecar ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{path}: engine sidecar is missing or has a bad field ({e})") from None
+
+
+def _shape4(v: Any) -> tuple[int, int, int, int]:
+    t = tuple(int(x) for x in v)
+    if len(t) != 4:
+        raise ValueError(f"profile shape {v!r} is not [N, C, H, W]")
+    return t  # type: ignore[return-value]
+
+
+def _cc(v: Any) -> str:
+    """Compute capability as "major.minor" from "9.0", [9, 0] or 9.0."""
+    if isinstance(v, list | tuple):
+        return f"{int(v[0])}.{int(v[1])}"
+    return str(v).strip()
+
+
+def _version_key(v: str) -> tuple[str, ...]:
+    # Plans are tied to major.minor.patch; the build number (4th field) does not matter.
+    return tuple(v.strip().split(".")[:3])
+
+
+def check_engine_compat(
+    sidecar: EngineSidecar, trt_version: str, gpu: GpuInfo, allow_other_gpu: bool = False
+) -> None:
+    """Refuse an engine built for another TensorRT version or GPU, with what to do about it."""
+    if _version_key(sidecar.tensorrt_version) != _version_key(trt_version):
+        raise UnavailableError(
+            f"engine was built with TensorRT {sidecar.tensorrt_version}, this machine has "
+            f"TensorRT {trt_version}; rebuild it here with `pe export` (or run the .onnx)"
+        )
+    if UNKNOWN in (sidecar.compute_capability, sidecar.gpu_name):
+        log.warning("engine sidecar does not say which GPU it was built for; trying it here")
+        return
+    if sidecar.compute_capability != gpu.compute_capability:
+        raise UnavailableError(
+            f"engine was built for {sidecar.gpu_name} (compute capability "
+            f"{sidecar.compute_capability}), this GPU is {gpu.name} ({gpu.compute_capability}); "
+            "rebuild it here with `pe export`"
+        )
+    if sidecar.gpu_name != gpu.name:
+        if not allow_other_gpu:
+            raise UnavailableError(
+                f"engine was built for {sidecar.gpu_name}, this GPU is {gpu.name}; rebuild it "
+                "here with `pe export` (or pass allow_other_gpu=True to try it anyway)"
+            )
+        log.warning(
+            "engine built for %s runs on %s (same compute capability)", sidecar.gpu_name, gpu.name
+        )
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt as trt
+    except Exception as e:  # ImportError, or the registry stub failing at import
+        raise UnavailableError(
+            f"TensorRT is not usable here ({type(e).__name__}: {e}); install it on a machine "
+            "with an NVIDIA GPU (pip install 'perceptual-edge[trt]') or run the .onnx file"
+        ) from None
+    major = int(str(trt.__version__).split(".")[0])
+    if major < 10:
+        raise UnavailableError(
+            f"TensorRT {trt.__version__} is too old; perceptual-edge needs >= 10"
+        )
+    return trt
+
+
+def _device_index(device: str | None) -> int:
+    if device in (None, "auto", "cuda", "gpu", "tensorrt"):
+        return 0
+    assert device is not None
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return int(device[5:])
+    raise InputError(f"a TensorRT engine runs on a CUDA GPU; device {device!r} is not one")
+
+
+class TrtBackend:
+    def __init__(
+        self,
+        path: str | Path,
+        device: str | None = None,
+        cuda: CudaApi | None = None,
+        cuda_binding: str | None = None,
+        allow_other_gpu: bool = False,
+    ) -> None:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
+        if p.stat().st_size == 0:
+            raise InputError(f"{p}: empty file")
+        index = _device_index(device)
+        sidecar = read_sidecar(p)  # a bad sidecar is an error even before TensorRT is imported
+        trt = import_tensorrt()
+        self.path, self.sidecar, self.spec = p, sidecar, sidecar.spec
+        self._trt = trt
+        self._cuda = cuda or load_cuda(index, cuda_binding)
+        self._stream = None
+        self._shape: tuple[int, ...] | None = None  # shape the buffers below were made for
+        self._d_in = self._d_out = 0
+        self._h_in: np.ndarray | None = None
+        self._h_out: np.ndarray | None = None
+        try:
+            check_engine_compat(sidecar, trt.__version__, self._cuda.device_info(), allow_other_gpu)
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+        self.name = f"tensorrt:{sidecar.precision}:{self._cuda.name}"
+
+    def _load(self) -> None:
+        trt, p = self._trt, self.path
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(p.read_bytes())
+        if self._engine is None:
+            raise InputError(f"{p}: TensorRT could not deserialise this engine (corrupt plan?)")
+        self._input, self._output = self._io_names()
+        self._in_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._input)))
+        self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._output)))
+        pmin, _, pmax = self._engine.get_tensor_profile_shape(self._input, 0)
+        self.profile_min, self.profile_max = tuple(pmin), tuple(pmax)
+        self.max_input_hw: tuple[int, int] = (int(pmax[2]), int(pmax[3]))
+        self.max_batch: int = int(pmax[0])
+        self._context = self._engine.create_execution_context()
+        if self._context is None:
+            raise UnavailableError(f"{p}: TensorRT could not create an execution context")
+        self._stream = self._cuda.stream_create()
+
+    def _io_names(self) -> tuple[str, str]:
+        mode = self._trt.TensorIOMode
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        inputs = [n for n in names if self._engine.get_tensor_mode(n) == mode.INPUT]
+        outputs = [n for n in names if self._engine.get_tensor_mode(n) == mode.OUTPUT]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise InputError(f"{self.path}: expected one input and one output, got {names}")
+        return inputs[0], outputs[0]
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        lo, hi = self.profile_min, self.profile_max
+        if len(shape) != 4 or any(not (a <= s <= b) for s, a, b in zip(shape, lo, hi, strict=True)):
+            raise InputError(
+                f"input shape {shape} is outside the engine's optimisation profile "
+                f"(min {list(lo)}, max {list(hi)}); use tiling or rebuild with a larger profile"
+            )
+
+    def _prepare(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Set the input shape and (re)allocate buffers when it changed; the output shape."""
+        if shape != self._shape:
+            self._free_buffers()
+            if not self._context.set_input_shape(self._input, shape):
+                raise InputError(f"TensorRT rejected input shape {shape}")
+            out_shape = tuple(self._context.get_tensor_shape(self._output))
+            self._h_in = self._cuda.alloc_pinned(shape, self._in_dtype)
+            self._h_out = self._cuda.alloc_pinned(out_shape, self._out_dtype)
+            self._d_in = self._cuda.alloc(self._h_in.nbytes)
+            self._d_out = self._cuda.alloc(self._h_out.nbytes)
+            self._shape = shape
+        assert self._h_out is not None
+        return self._h_out.shape
+
+    def _execute(self, in_ptr: int, out_ptr: int) -> None:
+        self._context.set_tensor_address(self._input, in_ptr)
+        self._context.set_tensor_address(self._output, out_ptr)
+        if not self._context.execute_async_v3(self._cuda.stream_handle(self._stream)):
+            raise InputError("TensorRT failed to enqueue the inference (see its log above)")
+
+    def infer(self, batch: Any) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW) float32
+        """A host (numpy) or device (`__cuda_array_interface__`) batch -> host float32."""
+        shape = tuple(int(s) for s in batch.shape)
+        self._check_shape(shape)
+        self._prepare(shape)
+        assert self._h_in is not None and self._h_out is not None
+        if is_device_array(batch):
+            try:
+                in_ptr, _keep = device_pointer(batch, self._in_dtype, shape)
+            except ValueError as e:
+                raise InputError(str(e)) from None
+        else:
+            np.copyto(self._h_in, batch, casting="same_kind")
+            self._cuda.htod_async(self._d_in, self._h_in, self._stream)
+            in_ptr = self._d_in
+        self._execute(in_ptr, self._d_out)
+        self._cuda.dtoh_async(self._h_out, self._d_out, self._stream)
+        self._cuda.stream_sync(self._stream)
+        return self._h_out.astype(np.float32, copy=True)  # the pinned buffer is reused
+
+    def infer_device(self, batch: Any, out: Any) -> Any:
+        """Device batch -> device `out` (both `__cuda_array_interface__`), no host copies."""
+        shape = tuple(int(s) for s in batch.shape)
+        self._check_shape(shape)
+        out_shape = self._prepare(shape)
+        try:
+            in_ptr, _keep_in = device_pointer(batch, self._in_dtype, shape)
+            out_ptr, _keep_out = device_pointer(out, self._out_dtype, tuple(out_shape))
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        self._execute(in_ptr, out_ptr)
+        self._cuda.stream_sync(self._stream)
+        return out
+
+    def _free_buffers(self) -> None:
+        for ptr in (self._d_in, self._d_out):
+            if ptr:
+                self._cuda.free(ptr)
+        for arr in (self._h_in, self._h_out):
+            if arr is not None:
+                self._cuda.free_pinned(arr)
+        self._d_in = self._d_out = 0
+        self._h_in = self._h_out = None
+        self._shape = None
+
+    def close(self) -> None:
+        if getattr(self, "_cuda", None) is None:
+            return
+        self._free_buffers()
+        if getattr(self, "_stream", None) is not None:
+            self._cuda.stream_destroy(self._stream)
+            self._stream = None
+        # Context before engine before runtime: TensorRT's documented destruction order.
+        self._context = None
+        self._engine = None
+        self._runtime = None
+        self._cuda.close()
+        self._cuda = None  # type: ignore[assignment]

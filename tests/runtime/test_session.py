@@ -1,0 +1,118 @@
+import logging
+
+import numpy as np
+import pytest
+
+from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.runtime import Session
+from perceptual_edge.runtime import ort_backend as ob
+
+
+def test_auto_picks_cpu_here_and_says_so(style_onnx, caplog):
+    caplog.set_level(logging.INFO, logger="perceptual_edge.runtime")
+    with Session(style_onnx) as s:
+        assert s.backend_name == "onnxruntime:CPUExecutionProvider"
+        assert s.max_input_hw is None and s.max_batch is None
+        assert "CPUExecutionProvider" in repr(s)
+    assert "backend onnxruntime:CPUExecutionProvider" in caplog.text
+
+
+def test_uint8_and_float_batches(style_onnx):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (37, 45, 3), dtype=np.uint8)
+    with Session(style_onnx, device="cpu", threads=1) as s:
+        out = s.run(img)
+        assert out.dtype == np.uint8 and out.shape == img.shape
+        batch = np.stack([img.transpose(2, 0, 1)] * 2).astype(np.float32)
+        y = s.run(batch)
+        assert y.dtype == np.float32 and y.shape == (2, 3, 37, 45)
+        np.testing.assert_allclose(y[0], y[1], atol=1e-3)
+        # The image path is the batch path plus rounding.
+        assert np.abs(np.rint(np.clip(y[0], 0, 255)).transpose(1, 2, 0) - out).max() <= 1
+
+
+def test_auto_skips_a_listed_gpu_provider_that_cannot_start(style_onnx, monkeypatch, caplog):
+    import onnxruntime as ort
+
+    real = ort.get_available_providers()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    caplog.set_level(logging.WARNING, logger="perceptual_edge.runtime")
+    with Session(style_onnx) as s:
+        assert s.backend_name == "onnxruntime:CPUExecutionProvider"
+    assert "skipping CUDAExecutionProvider" in caplog.text
+    # Asked for explicitly, the same failure is an error naming what is missing.
+    with pytest.raises(UnavailableError, match="libonnxruntime_providers_cuda|cannot load"):
+        Session(style_onnx, device="cuda")
+
+
+def test_explicit_gpu_device_unavailable_is_a_clear_error(style_onnx):
+    for device in ("cuda", "tensorrt"):
+        with pytest.raises(UnavailableError, match="onnxruntime-gpu"):
+            Session(style_onnx, device=device)
+    with pytest.raises(InputError, match="unknown device"):
+        Session(style_onnx, device="tpu")
+    with pytest.raises(InputError, match="unknown backend"):
+        Session(style_onnx, backend="openvino")
+    with pytest.raises(InputError, match="cannot load a onnx"):
+        Session(style_onnx, backend="tensorrt")
+
+
+def test_missing_library_is_named(monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    capi = tmp_path / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "libonnxruntime_providers_cuda.so").write_bytes(b"not an ELF")
+    monkeypatch.setattr(ort, "__file__", str(tmp_path / "onnxruntime" / "__init__.py"))
+    why = ob.provider_library_error("CUDAExecutionProvider")
+    assert why is not None and "libonnxruntime_providers_cuda.so" in why
+    assert ob.provider_library_error("CPUExecutionProvider") is None
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a protobuf", b"\x08\x07" * 50])
+def test_bad_model_files(tmp_path, content):
+    p = tmp_path / "bad.onnx"
+    p.write_bytes(content)
+    with pytest.raises(InputError):
+        Session(p)
+    with pytest.raises(InputError, match="no such file"):
+        Session(tmp_path / "missing.onnx")
+    with pytest.raises(InputError, match="unknown model file type"):
+        Session(tmp_path / "model.bin")
+
+
+def test_onnx_without_spec_is_rejected(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 4, 4])
+    g = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g", [x], [y])
+    p = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(p))
+    with pytest.raises(InputError, match="no perceptual-edge model spec"):
+        Session(p)
+
+
+def test_bad_inputs_and_closed_session(style_onnx):
+    s = Session(style_onnx)
+    with pytest.raises(InputError, match="uint8"):
+        s.run(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(InputError, match="RGB"):
+        s.run(np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(InputError, match="empty"):
+        s.run(np.zeros((0, 8, 3), np.uint8))
+    with pytest.raises(InputError):
+        s.run(np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError):
+        s.run([[1, 2, 3]])  # type: ignore[arg-type]
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(InputError, match="closed"):
+        s.run(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_physical_cores_is_sane():
+    import os
+
+    assert 1 <= ob.physical_cores() <= (os.cpu_count() or 1)
