@@ -39,6 +39,11 @@ def atomic_path(path: str | os.PathLike[str], overwrite: bool = True) -> Iterato
     p = check_output(path, overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent or ".")
     os.close(fd)
+    # mkstemp makes 0600 files; outputs (ONNX, engines, images) must be readable like any file
+    # the user writes (a Triton server often runs as another user): apply the umask instead.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -58,3 +58,12 @@ def test_samples_are_deterministic_and_photo_like(tmp_path):
     assert style_image(32, 48).shape == (32, 48, 3)
     paths = write_sample_dataset(tmp_path / "d", count=3, height=32, width=32)
     assert [p.name for p in paths] == ["sample_000.png", "sample_001.png", "sample_002.png"]
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = write_text_atomic(tmp_path / "perm.txt", "x")
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644

@@ -1,0 +1,158 @@
+"""TensorRT: profile parsing/validation, trtexec line, sidecar (here); engine builds (gpu)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.export.tensorrt import (
+    Profile,
+    default_profile,
+    engine_from_onnx,
+    engine_sidecar,
+    make_profile,
+    parse_shape,
+    tensorrt_status,
+    trtexec_command,
+)
+from perceptual_edge.spec import sr_spec, style_spec
+
+STYLE = style_spec()
+
+
+def test_parse_shape() -> None:
+    assert parse_shape("1x3x512x512") == (1, 3, 512, 512)
+    assert parse_shape(" 2X3x64x128 ") == (2, 3, 64, 128)
+    for bad in ("1x3x512", "1x3xAx4", "0x3x64x64", "", "1x3x-4x4"):
+        with pytest.raises(InputError, match="NxCxHxW"):
+            parse_shape(bad)
+
+
+def test_default_profiles() -> None:
+    p = default_profile(STYLE)
+    assert p == Profile((1, 3, 64, 64), (1, 3, 512, 512), (1, 3, 2160, 3840))
+    # SR: the same output sizes, so the input profile is scale times smaller.
+    assert default_profile(sr_spec(4)).max == (1, 3, 540, 960)
+    assert default_profile(sr_spec(8)).min == (1, 3, 8, 8)
+    for spec in (STYLE, sr_spec(4), sr_spec(8)):
+        assert make_profile(spec) == default_profile(spec)  # defaults are valid
+
+
+def test_profile_with_batch_range() -> None:
+    p = make_profile(STYLE, "1x3x64x64", "4x3x256x256", "8x3x1024x1024")
+    assert (p.min[0], p.opt[0], p.max[0]) == (1, 4, 8)
+
+
+@pytest.mark.parametrize(
+    "mn,opt,mx,needle",
+    [
+        ("1x3x512x512", "1x3x256x256", None, "inconsistent profile"),
+        (None, "1x3x512x512", "1x3x256x256", "inconsistent profile"),
+        ("2x3x64x64", "1x3x512x512", None, "inconsistent profile"),
+        ("1x3x66x64", None, None, "multiples of 4"),
+        (None, None, "1x3x2160x3842", "multiples of 4"),
+        ("1x1x64x64", None, None, "3 channels"),
+        ("1x3x8x8", None, None, "at least 16"),
+    ],
+)
+def test_profile_validation_errors(mn, opt, mx, needle) -> None:
+    with pytest.raises(InputError, match=needle):
+        make_profile(STYLE, mn, opt, mx)
+
+
+def test_sr_profile_needs_no_multiple_of_4() -> None:
+    p = make_profile(sr_spec(4), "1x3x17x17", "1x3x127x131", "1x3x255x255")
+    assert p.opt == (1, 3, 127, 131)
+
+
+def test_trtexec_command() -> None:
+    p = default_profile(STYLE)
+    cmd = trtexec_command("w.fp16.onnx", "w.fp16.engine", p, "input", 2048, "w.cache")
+    line = shlex.join(cmd)
+    assert cmd[0] == "trtexec"
+    for flag in (
+        "--onnx=w.fp16.onnx",
+        "--saveEngine=w.fp16.engine",
+        "--stronglyTyped",
+        "--minShapes=input:1x3x64x64",
+        "--optShapes=input:1x3x512x512",
+        "--maxShapes=input:1x3x2160x3840",
+        "--memPoolSize=workspace:2048M",
+        "--timingCacheFile=w.cache",
+    ):
+        assert flag in cmd, line
+    assert "--fp16" not in cmd  # precision comes from the graph (TensorRT 11 has no --fp16)
+    assert "--timingCacheFile" not in shlex.join(trtexec_command("a.onnx", "a.engine", p))
+
+
+def test_engine_sidecar_content() -> None:
+    p = default_profile(STYLE)
+    gpu = {"name": "NVIDIA H100", "compute_capability": "9.0"}
+    d = engine_sidecar(STYLE, p, "fp16", "10.13.0", gpu, "ab" * 32, 4096)
+    assert json.loads(json.dumps(d)) == d
+    assert d["spec"]["kind"] == "style" and d["precision"] == "fp16"
+    assert d["profile"] == {
+        "min": [1, 3, 64, 64],
+        "opt": [1, 3, 512, 512],
+        "max": [1, 3, 2160, 3840],
+    }
+    assert d["tensorrt_version"] == "10.13.0" and d["onnx_sha256"] == "ab" * 32
+    assert d["gpu"] == {"name": "NVIDIA H100", "compute_capability": "9.0"}
+
+
+def test_engine_sidecar_is_what_the_runtime_reads(tmp_path: Path) -> None:
+    from perceptual_edge.runtime.trt_backend import read_sidecar
+
+    p = make_profile(STYLE, "1x3x64x64", "2x3x256x256", "4x3x1024x1024")
+    gpu = {"name": "NVIDIA H100", "compute_capability": "9.0"}
+    (tmp_path / "w.engine.json").write_text(
+        json.dumps(engine_sidecar(STYLE, p, "fp16", "10.13.0", gpu, "ab" * 32, 4096))
+    )
+    sc = read_sidecar(tmp_path / "w.engine")
+    assert sc.spec == STYLE and sc.profile_max == (4, 3, 1024, 1024) and sc.precision == "fp16"
+    assert (sc.gpu_name, sc.compute_capability) == ("NVIDIA H100", "9.0")
+    assert sc.tensorrt_version == "10.13.0" and sc.onnx_sha256 == "ab" * 32
+
+
+def _have_trt() -> bool:
+    return tensorrt_status()[0]
+
+
+@pytest.mark.skipif(_have_trt(), reason="TensorRT is installed here")
+def test_engine_from_onnx_without_tensorrt_says_why(style_onnx: Path, tmp_path: Path) -> None:
+    ok, why = tensorrt_status()
+    assert not ok and why
+    with pytest.raises(UnavailableError, match="no TensorRT engine built"):
+        engine_from_onnx(style_onnx, tmp_path / "s.engine", profile=default_profile(STYLE))
+    assert not (tmp_path / "s.engine").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _have_trt(), reason="needs TensorRT and an NVIDIA GPU")
+def test_engine_build_sidecar_cache_and_parity(exported, tmp_path: Path) -> None:
+    from perceptual_edge.export.verify import verify
+
+    profile = make_profile(STYLE, "1x3x32x32", "1x3x256x256", "2x3x512x512")
+    cache = tmp_path / "timing.cache"
+    lines: list[str] = []
+    engine = engine_from_onnx(
+        exported.fp16_onnx,
+        tmp_path / "w.fp16.engine",
+        profile=profile,
+        workspace_mib=1024,
+        timing_cache=cache,
+        progress=lines.append,
+    )
+    assert engine.stat().st_size > 0 and cache.stat().st_size > 0 and lines
+    meta = json.loads((tmp_path / "w.fp16.engine.json").read_text())
+    assert meta["precision"] == "fp16" and meta["profile"]["max"] == [2, 3, 512, 512]
+    # A second build reuses (and keeps) the timing cache.
+    engine_from_onnx(
+        exported.fp16_onnx, tmp_path / "again.engine", profile=profile, timing_cache=cache
+    )
+    report = verify(exported.golden, engine, backend="tensorrt")
+    assert report.passed, report.table()
