@@ -6,6 +6,8 @@ from perceptual_edge.train.checkpoint import (
     load_model,
     save_checkpoint,
 )
+from perceptual_edge.train.config import TrainConfig
+from perceptual_edge.train.loop import TrainResult, train, train_sr, train_style
 from perceptual_edge.train.networks import build_network, network_config, spec_for
 from perceptual_edge.train.sr_net import SRNet, SRNetConfig
 from perceptual_edge.train.style_net import StyleNet, StyleNetConfig
@@ -17,6 +19,8 @@ __all__ = [
     "SRNetConfig",
     "StyleNet",
     "StyleNetConfig",
+    "TrainConfig",
+    "TrainResult",
     "VGG16Features",
     "build_network",
     "load_checkpoint",
@@ -25,4 +29,7 @@ __all__ = [
     "network_config",
     "save_checkpoint",
     "spec_for",
+    "train",
+    "train_sr",
+    "train_style",
 ]

@@ -67,6 +67,13 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike[str], overwrite: b
     return Path(path)
 
 
+def _looks_like_pickle(path: Path) -> bool:
+    """torch.save's legacy (pre-zip) format starts with a pickle protocol 2+ opcode."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def load_checkpoint_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     """torch.load with weights_only=True and every failure turned into one clear line."""
     p = Path(path)
@@ -76,6 +83,8 @@ def load_checkpoint_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{p}: is a folder, expected a checkpoint file")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: empty file")
+    if not zipfile.is_zipfile(p) and not _looks_like_pickle(p):
+        raise InputError(f"{p}: not a readable PyTorch checkpoint (unrecognised file contents)")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

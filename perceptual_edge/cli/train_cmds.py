@@ -1,9 +1,162 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`pe train style` and `pe train sr`: parse the options, call `train`, report, set the exit code.
+
+Defaults reproduce the paper (perceptual_edge.train.defaults); loss weights follow the scale
+convention of perceptual_edge.train.losses. Under `torchrun --nproc-per-node K` the same command
+trains with DDP; --batch-size is then per process.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from perceptual_edge.cli.common import pe_command
+
+# Plain literals here (the defaults module is the source; tests check they agree) keep
+# `pe --help` free of any train/torch import.
+_STYLE_LAYERS = "relu1_2,relu2_2,relu3_3,relu4_3"
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+train_app = typer.Typer(
+    name="train",
+    help="Train a style-transfer or super-resolution network with VGG-16 perceptual losses.",
+    no_args_is_help=True,
+)
+
+DataOpt = typer.Option(..., "--data", help="Folder of training images (searched recursively).")
+OutOpt = typer.Option(..., "-o", "--output", help="Checkpoint to write (.pth).")
+BatchOpt = typer.Option(4, "--batch-size", help="Images per step (per process under torchrun).")
+EpochsOpt = typer.Option(None, "--epochs", help="Train for this many passes over the data.")
+LrOpt = typer.Option(1e-3, "--lr", help="Adam learning rate.")
+TvOpt = typer.Option(1e-6, "--tv-weight", help="Total-variation weight (0 disables it).")
+NormOpt = typer.Option("instance", "--norm", help="instance (default) or batch (the paper).")
+UpOpt = typer.Option("nearest-conv", "--upsample", help="nearest-conv (default) or deconv.")
+ActOpt = typer.Option("tanh", "--output-activation", help="tanh (the paper) or clamp.")
+SeedOpt = typer.Option(0, "--seed", help="Seed for weights and data order.")
+CkptOpt = typer.Option(1000, "--checkpoint-every", help="Save every N steps (0: only at the end).")
+SampleOpt = typer.Option(2000, "--sample-every", help="Write samples every N steps (0: never).")
+LogOpt = typer.Option(10, "--log-every", help="Log losses every N steps.")
+ResumeOpt = typer.Option(None, "--resume", help="Continue from a checkpoint of this command.")
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+AmpOpt = typer.Option(False, "--amp", help="CUDA mixed precision (ignored on CPU).")
+LossNetOpt = typer.Option("vgg16", "--loss-net", help="vgg16 (ImageNet) or random (offline).")
+VggOpt = typer.Option(None, "--vgg-weights", help="torchvision vgg16-397923af.pth file.")
+OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing output.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def _run(options: dict[str, Any], quiet: bool) -> None:
+    from perceptual_edge.train.config import TrainConfig
+    from perceptual_edge.train.loop import train
+
+    cfg = TrainConfig(**options)
+    result = train(cfg, progress=False if quiet else None)
+    if result.interrupted:
+        if result.is_main:
+            typer.echo(
+                f"pe train: stopped by {result.interrupted} at step {result.steps}/"
+                f"{result.total_steps}; checkpoint saved to {result.output}; continue with "
+                f"--resume {result.output}",
+                err=True,
+            )
+        raise typer.Exit(EXIT_SIGNAL.get(result.interrupted, 1))
+    if not result.is_main:
+        return
+    loss = result.losses.get("loss")
+    loss_text = f", final loss {loss:.5g}" if loss is not None else ""
+    typer.echo(
+        f"wrote {result.output} ({result.steps} steps in {result.seconds:.1f} s{loss_text}); "
+        f"log {result.log}"
+        + (f"; samples in {result.samples[0].parent}" if result.samples else "")
+        + (f"; skipped {result.skipped_files} unreadable files" if result.skipped_files else "")
+    )
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(train_app, name="train")
+
+
+@pe_command(train_app, "style")
+def style_cmd(
+    style: Path = typer.Option(..., "--style", help="The style image."),
+    data: Path = DataOpt,
+    output: Path = OutOpt,
+    image_size: int = typer.Option(256, "--image-size", help="Training crop size (multiple of 4)."),
+    style_size: int = typer.Option(
+        None, "--style-size", help="Shorter side of the style image (default: --image-size)."
+    ),
+    batch_size: int = BatchOpt,
+    iterations: int = typer.Option(
+        None, "--iterations", help="Optimiser steps (default 40000, or from --epochs)."
+    ),
+    epochs: float = EpochsOpt,
+    lr: float = LrOpt,
+    content_weight: float = typer.Option(1.0, "--content-weight", help="Feature-loss weight."),
+    style_weight: float = typer.Option(1e5, "--style-weight", help="Style (Gram) loss weight."),
+    tv_weight: float = TvOpt,
+    content_layer: str = typer.Option("relu3_3", "--content-layer", help="VGG-16 layer."),
+    style_layers: str = typer.Option(_STYLE_LAYERS, "--style-layers", help="Comma-separated."),
+    norm: str = NormOpt,
+    upsample: str = UpOpt,
+    output_activation: str = ActOpt,
+    seed: int = SeedOpt,
+    checkpoint_every: int = CkptOpt,
+    sample_every: int = SampleOpt,
+    log_every: int = LogOpt,
+    resume: Path = ResumeOpt,
+    device: str = DeviceOpt,
+    amp: bool = AmpOpt,
+    loss_net: str = LossNetOpt,
+    vgg_weights: Path = VggOpt,
+    overwrite: bool = OverwriteOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Train a style-transfer network (Johnson et al. 2016) on a folder of content images."""
+    options = dict(locals())
+    quiet = options.pop("quiet")
+    options["style_layers"] = _layers(style_layers)
+    _run({"task": "style", **options}, quiet)
+
+
+@pe_command(train_app, "sr")
+def sr_cmd(
+    data: Path = DataOpt,
+    output: Path = OutOpt,
+    factor: int = typer.Option(4, "--factor", help="Upscaling factor: 4 or 8."),
+    loss: str = typer.Option("feat", "--loss", help="feat (relu2_2 feature loss) or pixel."),
+    image_size: int = typer.Option(288, "--image-size", help="HR patch size (multiple of factor)."),
+    batch_size: int = BatchOpt,
+    iterations: int = typer.Option(
+        None, "--iterations", help="Optimiser steps (default 200000, or from --epochs)."
+    ),
+    epochs: float = EpochsOpt,
+    lr: float = LrOpt,
+    content_weight: float = typer.Option(1.0, "--content-weight", help="Feature-loss weight."),
+    pixel_weight: float = typer.Option(1.0, "--pixel-weight", help="Pixel-loss weight."),
+    tv_weight: float = TvOpt,
+    content_layer: str = typer.Option("relu2_2", "--content-layer", help="VGG-16 layer."),
+    norm: str = NormOpt,
+    upsample: str = UpOpt,
+    output_activation: str = ActOpt,
+    seed: int = SeedOpt,
+    checkpoint_every: int = CkptOpt,
+    sample_every: int = SampleOpt,
+    log_every: int = LogOpt,
+    resume: Path = ResumeOpt,
+    device: str = DeviceOpt,
+    amp: bool = AmpOpt,
+    loss_net: str = LossNetOpt,
+    vgg_weights: Path = VggOpt,
+    overwrite: bool = OverwriteOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Train a x4/x8 super-resolution network: 288x288 HR patches, blurred bicubic LR."""
+    options = dict(locals())
+    quiet = options.pop("quiet")
+    _run({"task": "sr", **options}, quiet)

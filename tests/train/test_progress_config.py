@@ -1,0 +1,76 @@
+"""The progress bar, TrainConfig's derived values, and the library entry points."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from perceptual_edge.train.config import TrainConfig
+from perceptual_edge.train.progress import Progress, format_duration
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_has_rate_eta_and_losses() -> None:
+    p = Progress(total=100, stream=_Tty())
+    p.update(1, {"loss": 2.5})
+    p._t0 -= 10.0  # pretend the first step was 10 s ago
+    line = p.line(11, {"loss": 1.25, "style": 3e-5})
+    assert "11/100" in line and "1.00 it/s" in line and "ETA 01:29" in line
+    assert "loss=1.25" in line and "style=3e-05" in line
+    p.update(11, {"loss": 1.25})
+    p.close()
+    out = p.stream.getvalue()
+    assert out.startswith("\r[") and out.endswith("\n")
+
+
+def test_progress_is_silent_when_not_a_tty() -> None:
+    stream = io.StringIO()
+    p = Progress(total=10, stream=stream)
+    for i in range(1, 11):
+        p.update(i, {"loss": 1.0})
+    p.close()
+    assert stream.getvalue() == ""
+
+
+def test_format_duration() -> None:
+    assert format_duration(59.6) == "01:00"
+    assert format_duration(3725) == "1:02:05"
+    assert format_duration(float("nan")) == "?"
+
+
+def test_config_defaults_and_paths(tmp_path: Path) -> None:
+    cfg = TrainConfig(task="style", data=tmp_path, output=tmp_path / "wave.pth")
+    assert cfg.size == 256 and cfg.content == "relu3_3"
+    assert cfg.total_steps(steps_per_epoch=20_000) == 40_000
+    assert cfg.log_path == tmp_path / "wave.log.jsonl"
+    assert cfg.samples_dir == tmp_path / "wave.samples"
+    sr = TrainConfig(task="sr", data=tmp_path, output=tmp_path / "sr.pth", epochs=1.5)
+    assert sr.size == 288 and sr.content == "relu2_2"
+    assert sr.total_steps(steps_per_epoch=10) == 15
+    assert sr.network_options()["factor"] == 4
+
+
+def test_library_entry_points_and_epochs(tiny_style: Path, tiny_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from perceptual_edge.errors import InputError
+    from perceptual_edge.train.loop import read_log, train_sr, train_style
+
+    notes: list[str] = []
+    cfg = TrainConfig(
+        task="style", data=tiny_data, output=tmp_path / "s.pth", style=tiny_style,
+        image_size=32, batch_size=4, epochs=1, loss_net="random", device="cpu", amp=True,
+        sample_every=0, log_every=1,
+    )  # fmt: skip
+    result = train_style(cfg, log=notes.append, progress=False)
+    assert result.steps == result.total_steps == 2  # 8 images / batch 4, one epoch
+    assert result.interrupted is None and result.output.is_file()
+    assert any("--amp is ignored on CPU" in n for n in notes)
+    assert [r["step"] for r in read_log(result.log)] == [1, 2]
+    with pytest.raises(InputError, match="task='sr'"):
+        train_sr(cfg)

@@ -1,0 +1,250 @@
+"""The per-run state of `loop.train`: network, loss network, optimiser, checkpoints, log, samples.
+
+On CUDA a step uses channels_last tensors and, with --amp, autocast (bfloat16 where the GPU
+supports it, else float16 with a GradScaler); Gram matrices and losses stay in float32
+(`losses.py`). On CPU --amp is ignored (said once): CPU autocast is slower than float32 on
+most CPUs, and the CPU path is the one that must be bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from perceptual_edge.fsutil import check_output
+from perceptual_edge.image import image_to_batch
+from perceptual_edge.train.checkpoint import Checkpoint, save_checkpoint
+from perceptual_edge.train.config import TrainConfig
+from perceptual_edge.train.data import ImageFolder, SamplerState
+from perceptual_edge.train.distributed import Dist
+from perceptual_edge.train.networks import build_network, network_config, spec_for
+from perceptual_edge.train.sampling import sample_inputs, write_samples
+from perceptual_edge.train.state import (
+    TRAIN_STATE_VERSION,
+    load_resume,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from perceptual_edge.train.step import SRObjective, StyleObjective
+from perceptual_edge.train.vgg import load_loss_network, sha256_file
+
+
+def style_batch(image: np.ndarray, size: int) -> torch.Tensor:
+    """The style image with its shorter side at `size` (whole image, no crop): (1, 3, H, W)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    resized = Image.fromarray(image).resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+    )
+    return torch.from_numpy(image_to_batch(np.asarray(resized, dtype=np.uint8)))
+
+
+class Runner:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        folder: ImageFolder,
+        style_image: np.ndarray | None,
+        device: torch.device,
+        dist: Dist,
+        log: Callable[[str], None],
+    ) -> None:
+        self.cfg, self.folder, self.device, self.dist, self.log = cfg, folder, device, dist, log
+        self.notes: list[str] = []
+        self.step = 0
+        self.sampler_state = SamplerState(seed=cfg.seed)
+        self._log_file: IO[str] | None = None
+        self._sample_images: list[np.ndarray] | None = None
+        cuda = device.type == "cuda"
+        if cfg.amp and not cuda:
+            self._note("--amp is ignored on CPU (float32 is used)")
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else cuda
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+
+        seed_everything(cfg.seed)
+        self.config = network_config(cfg.task, **cfg.network_options())
+        self.model = build_network(self.config).to(device, memory_format=self.memory_format)
+        self.model.train()
+        self.objective = self._objective(style_image)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.amp_dtype: torch.dtype | None = None
+        if cfg.amp and cuda:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self._resume_rng: dict[str, Any] | None = None
+        if cfg.resume is not None:
+            self._resume(cfg.resume)
+        self.net: nn.Module = self.model
+        if dist.enabled:
+            ids = [device.index] if cuda else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    # ------------------------------------------------------------------ setup
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        if self.dist.is_main:
+            self.log(f"pe train: {text}")
+
+    def _objective(self, style_image: np.ndarray | None) -> nn.Module:
+        cfg = self.cfg
+        self.style_sha256: str | None = None
+        if cfg.task == "sr" and cfg.loss == "pixel":
+            self.loss_net, self.loss_net_weights = "none", "none"
+            return SRObjective(None, "pixel", cfg.content, cfg.content_weight, cfg.pixel_weight,
+                               cfg.tv_weight).to(self.device)  # fmt: skip
+        layers = [cfg.content, *(cfg.style_layers if cfg.task == "style" else ())]
+        vgg = load_loss_network(cfg.loss_net, layers, cfg.vgg_weights)
+        vgg = vgg.to(self.device, memory_format=self.memory_format)
+        self.loss_net, self.loss_net_weights = cfg.loss_net, vgg.weights_id
+        if cfg.task == "sr":
+            return SRObjective(vgg, "feat", cfg.content, cfg.content_weight, cfg.pixel_weight,
+                               cfg.tv_weight).to(self.device)  # fmt: skip
+        assert style_image is not None and cfg.style is not None
+        self.style_sha256 = sha256_file(cfg.style)
+        style = style_batch(style_image, cfg.style_size or cfg.size).to(self.device)
+        return StyleObjective(
+            vgg,
+            style.contiguous(memory_format=self.memory_format),
+            cfg.content,
+            cfg.style_layers,
+            cfg.content_weight,
+            cfg.style_weight,
+            cfg.tv_weight,
+        ).to(self.device)
+
+    def _resume(self, path: Path) -> None:
+        ckpt = load_resume(path, self.config, self.cfg.task)
+        ts = ckpt.train_state or {}
+        self.model.load_state_dict(ckpt.state_dict, strict=True)
+        self.optimizer.load_state_dict(ts["optimizer"])
+        if ts.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ts["scaler"])
+        self.step = int(ts["step"])
+        self.sampler_state = SamplerState.from_dict(ts["sampler"])
+        if self.sampler_state.seed != self.cfg.seed:
+            self._note(f"resuming with the run's data seed {self.sampler_state.seed}")
+        old = ts.get("train_config", {})
+        if old.get("batch_size") not in (None, self.cfg.batch_size):
+            self._note(
+                f"batch size {old['batch_size']} -> {self.cfg.batch_size}: data order differs"
+            )
+        self._resume_rng = ts.get("rng")
+
+    def restore_rng(self) -> None:
+        """Last thing before the first step, so nothing in setup consumes the restored RNG."""
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng, self.device)
+
+    # ------------------------------------------------------------------ one step
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a).to(self.device, non_blocking=True).float()  # (N, 3, H, W)
+        return t.contiguous(memory_format=self.memory_format)
+
+    def step_once(self, hr: np.ndarray, lr: np.ndarray | None) -> dict[str, torch.Tensor]:
+        target = self._tensor(hr)
+        inp = target if lr is None else self._tensor(lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        ):
+            y = self.net(inp)  # (N, 3, S, S)
+            losses = self.objective(y, target)
+        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return losses
+
+    # ------------------------------------------------------------------ outputs (rank 0)
+
+    def checkpoint(self, state: SamplerState, final: bool) -> Checkpoint:
+        cfg = self.cfg
+        notes = "" if final else f"training state at step {self.step}"
+        spec = spec_for(
+            self.config,
+            style_image_sha256=self.style_sha256,
+            loss_net=self.loss_net,
+            loss_net_weights=self.loss_net_weights,
+            steps=self.step,
+            notes=notes,
+        )
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        train_state = {
+            "version": TRAIN_STATE_VERSION,
+            "task": cfg.task,
+            "step": self.step,
+            "sampler": state.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "rng": rng_state(self.device),
+            "train_config": cfg.to_dict(),
+            "world_size": self.dist.world,
+        }
+        return Checkpoint(spec, self.config, weights, train_state)
+
+    def save(self, state: SamplerState, final: bool) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.checkpoint(state, final), self.cfg.output, overwrite=True)
+
+    def open_log(self, resumed: bool) -> None:
+        if not self.dist.is_main:
+            return
+        path = self.cfg.log_path
+        check_output(path, overwrite=True)
+        kept: list[str] = []
+        if resumed and path.exists():
+            # Lines past the resumed step belong to the part of the run that was lost.
+            for line in path.read_text().splitlines():
+                try:
+                    if int(json.loads(line)["step"]) <= self.step:
+                        kept.append(line)
+                except (ValueError, KeyError, TypeError):
+                    continue
+        self._log_file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close_log
+        for line in kept:
+            self._log_file.write(line + "\n")
+        self._log_file.flush()
+
+    def write_log(
+        self, step: int, state: SamplerState, losses: dict[str, float], seconds: float
+    ) -> None:
+        if self._log_file is None:
+            return
+        rec = {"step": step, "epoch": state.epoch, **losses, "seconds": round(seconds, 3)}
+        self._log_file.write(json.dumps(rec) + "\n")
+        self._log_file.flush()
+
+    def close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def samples(self, step: int) -> list[Path]:
+        if not self.dist.is_main:
+            return []
+        if self._sample_images is None:
+            self._sample_images = sample_inputs(self.folder.holdout, self.cfg.size)
+        return write_samples(
+            self.model,
+            self._sample_images,
+            self.cfg.samples_dir,
+            step,
+            self.device,
+            self.cfg.task,
+            self.cfg.factor,
+        )
