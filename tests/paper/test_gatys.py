@@ -26,16 +26,6 @@ from perceptual_edge.train.gatys import (
 RANDOM = ObjectiveConfig(loss_net="random")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # At 32-64 px there is too little work to split; two OpenMP threads on a 2-core machine
-    # shared with other processes spin-wait and run about ten times slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def run():
     """One 12-iteration run from white noise at 40x36 (not square, not a multiple of 8)."""

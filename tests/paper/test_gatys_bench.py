@@ -6,21 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import save_image
 from perceptual_edge.samples import style_image
 from perceptual_edge.train.gatys_bench import format_speed_table, gatys_speed_table
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny images: two OpenMP threads on a shared 2-core machine only spin-wait.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from perceptual_edge.errors import InputError, OutputExistsError
@@ -26,15 +25,6 @@ from perceptual_edge.train.plots import plot_objective
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N = 6  # baseline iterations
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny images: two OpenMP threads on a shared 2-core machine only spin-wait.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from perceptual_edge.cli import app
 from perceptual_edge.image import load_image, save_image
 from perceptual_edge.samples import content_image, style_image
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny images: two OpenMP threads on a shared 2-core machine only spin-wait.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def pe(*args) -> object:
