@@ -1,9 +1,174 @@
-"""(placeholder: commands of this area are registered here)."""
+"""`pe run`: a model over an image, a folder, stdin or a video. Parses, calls
+perceptual_edge.runtime.pipeline, prints, sets the exit code. Heavy imports stay inside."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+from perceptual_edge.cli.common import pe_command
+from perceptual_edge.errors import InputError
+
+if TYPE_CHECKING:
+    from perceptual_edge.runtime.pipeline import RunResult
+
+RUN_HELP = "\n\n".join(
+    " ".join(paragraph.split())
+    for paragraph in (
+        """Run a style or super-resolution model on an image, a folder, stdin or a video.""",
+        """MODEL is an .onnx file, a TensorRT .engine, or a .pth checkpoint (run with
+        PyTorch). Default outputs (when -o is left out) sit beside the input, named after the
+        model:""",
+        """Image: photo.jpg -> photo.MODELSTEM.jpg (e.g. photo.wave.jpg).""",
+        """Folder: photos/ -> photos.MODELSTEM/, the tree mirrored; unreadable images are
+        skipped and listed, and the exit code is non-zero if any failed.""",
+        """Stdin: - -> PNG bytes on stdout (or -o FILE); `-o -` sends any image to stdout.""",
+        """Video (.mp4 .mov .mkv .webm .avi): clip.mp4 -> clip.MODELSTEM.mp4 with the same
+        frame count, frame rate and duration and the audio stream copied untouched (re-encoded,
+        with a note, only when the output container cannot hold it); a truncated video gives
+        the frames up to the damage and a warning.""",
+        """Nothing is overwritten without --overwrite; outputs are written atomically.""",
+    )
+)
+
+
+def default_output(input_path: Path, model: Path) -> Path:
+    """photo.jpg + wave.onnx -> photo.wave.jpg; photos/ -> photos.wave/ (beside the input)."""
+    tag = model.stem
+    if input_path.is_dir():
+        resolved = input_path.resolve()
+        return resolved.parent / f"{resolved.name}.{tag}"
+    return input_path.with_name(f"{input_path.stem}.{tag}{input_path.suffix}")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @pe_command(app, "run", help=RUN_HELP)
+    def run(
+        model: Path = typer.Argument(..., help="Model: .onnx, .engine/.plan/.trt, or .pth."),
+        input_: str = typer.Option(
+            ..., "--input", "-i", help="Image, folder, video, or - for stdin."
+        ),
+        output: str | None = typer.Option(
+            None, "--output", "-o", help="Output path (see above for defaults); - for stdout."
+        ),
+        backend: str = typer.Option(
+            "auto", help="auto | onnxruntime | tensorrt | torch (for .pth)."
+        ),
+        device: str | None = typer.Option(
+            None, help="cpu | cuda | tensorrt (ONNX Runtime provider) or a torch device."
+        ),
+        batch: int = typer.Option(1, min=1, help="Video frames per inference call."),
+        crf: int | None = typer.Option(
+            None, min=0, max=63, help="Video quality (lower is better; libx264 default 18)."
+        ),
+        codec: str | None = typer.Option(
+            None, help="Video encoder (default libx264; libvpx-vp9 for .webm)."
+        ),
+        max_size: int | None = typer.Option(
+            None, min=1, help="Shrink the input so its long side is at most this many pixels."
+        ),
+        tile: int | None = typer.Option(None, min=1, help="Run in tiles of N pixels."),
+        tile_overlap: int | None = typer.Option(
+            None, min=0, help="Tile overlap in pixels (with --tile)."
+        ),
+        preserve_color: bool = typer.Option(
+            False, "--preserve-color", help="Keep the input's colours; take only luminance."
+        ),
+        strength: float = typer.Option(
+            1.0, min=0.0, max=1.0, help="Blend with the input: 0 = input, 1 = full effect."
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print one JSON summary line on stdout."
+        ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    ) -> None:
+        from perceptual_edge.image import IMAGE_EXTENSIONS
+        from perceptual_edge.runtime import pipeline
+        from perceptual_edge.runtime.postprocess import Processor, RunOptions
+        from perceptual_edge.video import VIDEO_EXTENSIONS, is_video_path
+
+        pipeline.check_model_path(model)
+        to_stdout = output == "-" or (input_ == "-" and output is None)
+        if to_stdout and as_json:
+            raise InputError("--json cannot be used when the image goes to stdout (-o -)")
+        if input_ == "-":
+            kind = "stream"
+        else:
+            src = Path(input_)
+            if not src.exists():
+                raise InputError(f"{src}: no such file or folder")
+            kind = "folder" if src.is_dir() else "video" if is_video_path(src) else "image"
+        if to_stdout and kind in ("folder", "video"):
+            raise InputError(f"-o - (stdout) takes a single image, not a {kind}")
+        dst = None if to_stdout else Path(output) if output else default_output(src, model)
+        if dst is not None and kind in ("image", "stream"):
+            if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise InputError(f"{dst}: unknown image suffix {dst.suffix!r} (use .png or .jpg)")
+        if dst is not None and kind == "video" and dst.suffix.lower() not in VIDEO_EXTENSIONS:
+            raise InputError(
+                f"{dst}: a video output needs one of {', '.join(sorted(VIDEO_EXTENSIONS))}"
+            )
+        options = RunOptions(
+            max_size=max_size,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            preserve_color=preserve_color,
+            strength=strength,
+            even=kind == "video",
+        )
+        if dst is not None and kind != "folder":
+            from perceptual_edge.fsutil import check_output
+
+            check_output(dst, overwrite)  # before the model loads: fail fast, do no work
+        data = sys.stdin.buffer.read() if kind == "stream" else b""
+        with pipeline.open_model(model, backend=backend, device=device) as session:
+            processor = Processor(session, options)
+            if kind == "stream" or to_stdout:
+                encoded, result = pipeline.process_stream(
+                    processor,
+                    data if kind == "stream" else None,
+                    None if kind == "stream" else src,
+                    dst,
+                    overwrite=overwrite,
+                )
+                if encoded is not None:
+                    sys.stdout.buffer.write(encoded)
+                    sys.stdout.buffer.flush()
+                    return
+            elif kind == "image":
+                result = pipeline.process_image(processor, src, dst, overwrite=overwrite)
+            elif kind == "folder":
+                result = pipeline.process_folder(processor, src, dst, overwrite=overwrite)
+            else:
+                result = pipeline.process_video(
+                    processor, src, dst, batch=batch, codec=codec, crf=crf, overwrite=overwrite
+                )
+            backend_name = session.backend_name
+        for line in result.failed:
+            typer.echo(f"pe: skipped: {line}", err=True)
+        for line in result.warnings:
+            typer.echo(f"pe: warning: {line}", err=True)
+        if as_json:
+            summary = {"model": str(model), "backend": backend_name, "input": input_}
+            summary.update(result.to_dict())
+            typer.echo(json.dumps(summary, sort_keys=True))
+        else:
+            typer.echo(_describe(result))
+        if result.failed:
+            raise typer.Exit(InputError.exit_code)
+
+
+def _describe(result: RunResult) -> str:
+    if result.kind == "video":
+        audio = {"copied": "audio copied", "re-encoded": "audio re-encoded"}.get(
+            result.audio or "", "no audio"
+        )
+        return f"wrote {result.output} ({result.items} frames, {result.fps:.2f} frames/s, {audio})"
+    if result.kind == "folder":
+        failed = f", {len(result.failed)} failed" if result.failed else ""
+        return f"wrote {result.items} images under {result.output}{failed}"
+    return f"wrote {result.output}"
