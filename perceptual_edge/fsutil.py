@@ -37,7 +37,10 @@ def atomic_path(path: str | os.PathLike[str], overwrite: bool = True) -> Iterato
     right format. On any exception the temporary file is removed and `path` is untouched.
     """
     p = check_output(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent)
+    except OSError as e:
+        raise InputError(f"cannot write into {p.parent}: {e.strerror or e}") from None
     os.close(fd)
     # mkstemp makes 0600 files; outputs (ONNX, engines, images) must be readable like any file
     # the user writes (a Triton server often runs as another user): apply the umask instead.

@@ -7,10 +7,14 @@ noise, so that networks, FP16 numerics and tiling are exercised on natural image
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from perceptual_edge.errors import InputError
+from perceptual_edge.fsutil import atomic_path
 from perceptual_edge.image import save_image
 
 
@@ -95,3 +99,79 @@ def write_sample_dataset(
         save_image(content_image(seed + i, *hw), p, overwrite=True)
         paths.append(p)
     return paths
+
+
+def write_sample_clip(
+    path: str | os.PathLike[str],
+    frames: int = 48,
+    size: tuple[int, int] = (128, 96),
+    fps: int = 24,
+    with_audio: bool = True,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """A short clip that pans across a generated photo-like scene, with a sine-tone sound track
+    (AAC where the container holds it, else its default: Opus in WebM). `size` is (width,
+    height); even sizes play everywhere.
+    """
+    from perceptual_edge.video import VIDEO_EXTENSIONS, VIDEO_FORMATS, _import_av, default_codec
+
+    av = _import_av()
+    p = Path(path)
+    width, height = size
+    if frames < 1 or width < 2 or height < 2 or fps < 1:
+        raise InputError("sample clip: need frames >= 1, width and height >= 2, fps >= 1")
+    pan = max(frames // 2, 1)  # pixels to pan over the clip
+    scene = content_image(seed, height, width + pan)  # (H, W + pan, 3)
+    fmt = VIDEO_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{p}: unknown video suffix (use one of {sorted(VIDEO_EXTENSIONS)})")
+    codec = default_codec(p)
+    with atomic_path(p, overwrite) as tmp, av.open(str(tmp), "w", format=fmt) as out:
+        vs = out.add_stream(codec, rate=fps)
+        vs.width, vs.height = width, height
+        vs.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        vs.options = {"crf": "20", **({"b": "0"} if codec.startswith("libvpx") else {})}
+        astream = None
+        if with_audio:
+            acodec = "aac" if "aac" in out.supported_codecs else out.default_audio_codec
+            rate = 48000
+            astream = out.add_stream(acodec, rate=rate)
+            astream.layout = "mono"
+        for i in range(frames):
+            x = round(i * pan / max(frames - 1, 1))
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(scene[:, x : x + width]), format="rgb24"
+            )
+            frame.pts = i
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode(None):
+            out.mux(packet)
+        if astream is not None:
+            _write_tone(av, out, astream, seconds=frames / fps)
+    return p
+
+
+def _write_tone(av: Any, out: Any, astream: Any, seconds: float) -> None:
+    rate = astream.codec_context.sample_rate
+    n = int(round(seconds * rate))
+    t = np.arange(n) / rate
+    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)  # (n,)
+    fmt = astream.codec_context.format.name  # fltp for AAC, flt for libopus
+    resampler = av.AudioResampler(format=fmt, layout="mono", rate=rate)
+    chunk = 960
+    for k in range(0, n, chunk):
+        frame = av.AudioFrame.from_ndarray(
+            tone[None, k : k + chunk].copy(), format="fltp", layout="mono"
+        )
+        frame.sample_rate = rate
+        frame.pts = k
+        for f in resampler.resample(frame):
+            for packet in astream.encode(f):
+                out.mux(packet)
+    for f in resampler.resample(None):
+        for packet in astream.encode(f):
+            out.mux(packet)
+    for packet in astream.encode(None):
+        out.mux(packet)

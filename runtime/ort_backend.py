@@ -84,9 +84,10 @@ def provider_library_error(provider: str) -> str | None:
 
 
 def session_options(threads: int | None = None, optimization: str = "all") -> Any:
-    """Options measured to help on CPU (see benchmarks/runtime_cpu.py): all graph optimisations
-    (NCHWc conv layouts and fusions), intra-op threads = physical cores, sequential execution
-    (this graph is a chain: parallel mode only adds scheduling), memory arena and pattern on."""
+    """Options measured to help on CPU (see tests/benchmarks/runtime_cpu.py): all graph
+    optimisations (NCHWc conv layouts and fusions), intra-op threads = physical cores,
+    sequential execution (this graph is a chain: parallel mode only adds scheduling), memory arena
+    and pattern on."""
     import onnxruntime as ort
 
     if optimization not in OPT_LEVELS:

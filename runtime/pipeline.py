@@ -31,8 +31,8 @@ from perceptual_edge.image import (
     load_image,
     save_image,
 )
+from perceptual_edge.progress import Progress
 from perceptual_edge.runtime.postprocess import Processor
-from perceptual_edge.runtime.progress import Progress
 from perceptual_edge.video import VideoFrame, VideoReader, VideoWriter
 
 _END = object()  # end of stream

@@ -23,6 +23,7 @@ from typing import Any
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import load_image
+from perceptual_edge.progress import Progress
 from perceptual_edge.train.config import TrainConfig, validate
 from perceptual_edge.train.data import (
     BatchSource,
@@ -31,7 +32,6 @@ from perceptual_edge.train.data import (
     iter_batches,
     scan_folder,
 )
-from perceptual_edge.train.progress import Progress
 
 # Test hook: seconds to sleep after each periodic checkpoint, so a test can kill the process
 # (SIGKILL) at a known step. Unset in normal use.
@@ -133,7 +133,7 @@ def train(
         if folder.skipped and dist.is_main:
             log(f"pe train: skipped {folder.skipped} unreadable files in {folder.root}")
         source = BatchSource(folder, cfg.task, cfg.size, cfg.factor, cfg.seed)
-        bar = Progress(total, start=runner.step, enabled=progress if dist.is_main else False)
+        bar = Progress(total, "it", start=runner.step, enabled=progress if dist.is_main else False)
         sleep_after_ckpt = float(os.environ.get(SLEEP_AFTER_CHECKPOINT_ENV, "0") or 0)
         stop = StopFlag()
         t0 = time.perf_counter()
@@ -152,7 +152,7 @@ def train(
                     values = dist_mod.mean_over_ranks(dist, losses)
                     result.losses = values
                     runner.write_log(step, state, values, time.perf_counter() - t0)
-                    bar.update(step, values)
+                    bar.set(step, values)
                 if cfg.sample_every and (step % cfg.sample_every == 0 or last):
                     result.samples = runner.samples(step)
                 if stopping:

@@ -89,8 +89,8 @@ def _stylize(
         check_output(log, overwrite)
     content_img, style_img = load_image(content), load_image(style)
 
+    from perceptual_edge.progress import Progress
     from perceptual_edge.train.gatys import ObjectiveConfig, gatys_stylize, write_history
-    from perceptual_edge.train.progress import Progress
 
     cfg = ObjectiveConfig(
         content_weight=content_weight,
@@ -104,7 +104,7 @@ def _stylize(
     bar = Progress(iterations, enabled=False if quiet else None)
 
     def progress(i: int, rec: dict[str, float]) -> None:
-        bar.update(i, {"objective": rec["objective"]})
+        bar.set(i, {"objective": rec["objective"]})
 
     try:
         result = gatys_stylize(
@@ -175,13 +175,13 @@ def _eval_objective(
         if v is not None
     }
 
+    from perceptual_edge.progress import Progress
     from perceptual_edge.train.objective import (
         beat_text,
         format_summary,
         objective_comparison,
         write_outputs,
     )
-    from perceptual_edge.train.progress import Progress
 
     bar: list[Any] = []  # one bar per (size, image) run
 
@@ -190,7 +190,7 @@ def _eval_objective(
             if bar:
                 bar[0].close()
             bar[:] = [Progress(iterations, enabled=False if quiet else None)]
-        bar[0].update(it, {"size": size, "image": i + 1, "objective": objective})
+        bar[0].set(it, {"size": size, "image": i + 1, "objective": objective})
 
     try:
         result = objective_comparison(

@@ -1,5 +1,5 @@
-"""benchmarks/paper_figures.py, the command the README names for Fig. 5 and Table 1, end to end
-at toy sizes: it trains with `pe train style --loss-net random`, runs `pe eval objective` and
+"""tests/benchmarks/paper_figures.py, the command the README names for Fig. 5 and Table 1, end
+to end at toy sizes: it trains with `pe train style --loss-net random`, runs `pe eval objective` and
 writes Table 1. About 20 s on 2 cores (two subprocesses that import torch)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_paper_figures_script(tmp_path: Path):
     out = tmp_path / "figs"
     cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "paper_figures.py"), "--out", str(out),
+        sys.executable, str(ROOT / "tests" / "benchmarks" / "paper_figures.py"), "--out", str(out),
         "--steps", "2", "--train-size", "32", "--images", "2", "--sizes", "32",
         "--iterations", "3", "--table-sizes", "32", "--table-iterations", "2,4", "--measure", "2",
         "--device", "cpu",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,6 @@ from perceptual_edge.runtime.postprocess import (
     preserve_color,
     resize,
 )
-from perceptual_edge.runtime.progress import Progress, format_seconds
 from perceptual_edge.samples import content_image
 from perceptual_edge.spec import sr_spec, style_spec
 
@@ -158,36 +155,3 @@ def test_processor_passes_tile_to_session():
 
     Processor(Tiled(), RunOptions(tile=64, tile_overlap=8)).run_many([content_image(0, 8, 8)] * 2)
     assert calls == [(64, 8), (64, 8)]
-
-
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_quiet_when_not_a_terminal():
-    buf = io.StringIO()
-    with Progress(10, stream=buf) as p:
-        for _ in range(10):
-            p.update()
-    assert buf.getvalue() == ""
-    assert p.count == 10
-
-
-def test_progress_shows_rate_and_eta_on_a_terminal():
-    buf = _Tty()
-    with Progress(4, "frames", stream=buf, min_interval=0.0) as p:
-        p.update()
-        p.update(3)
-    text = buf.getvalue()
-    assert "1/4 frames" in text and "4/4 frames" in text
-    assert "/s" in text and "ETA" in text and text.endswith("\n")
-    unknown = _Tty()
-    with Progress(None, stream=unknown, min_interval=0.0) as p:
-        p.update()
-    assert "1 frames" in unknown.getvalue()
-
-
-def test_format_seconds():
-    assert format_seconds(5) == "00:05"
-    assert format_seconds(3725) == "1:02:05"

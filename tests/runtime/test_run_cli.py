@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from perceptual_edge.cli import app
 from perceptual_edge.image import load_image, save_image
 from perceptual_edge.runtime import Session
-from perceptual_edge.samples import content_image
-from perceptual_edge.video import write_sample_clip
+from perceptual_edge.samples import content_image, write_sample_clip
 
 from .test_video import probe
 

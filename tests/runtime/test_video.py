@@ -12,12 +12,12 @@ import pytest
 from perceptual_edge.errors import InputError, OutputExistsError
 from perceptual_edge.runtime.pipeline import process_video
 from perceptual_edge.runtime.postprocess import Processor, RunOptions
+from perceptual_edge.samples import write_sample_clip
 from perceptual_edge.video import (
     VideoFrame,
     VideoReader,
     VideoWriter,
     is_video_path,
-    write_sample_clip,
 )
 
 from .test_postprocess import InvertSession

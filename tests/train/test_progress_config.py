@@ -2,46 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
 from perceptual_edge.train.config import TrainConfig
-from perceptual_edge.train.progress import Progress, format_duration
-
-
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_line_has_rate_eta_and_losses() -> None:
-    p = Progress(total=100, stream=_Tty())
-    p.update(1, {"loss": 2.5})
-    p._t0 -= 10.0  # pretend the first step was 10 s ago
-    line = p.line(11, {"loss": 1.25, "style": 3e-5})
-    assert "11/100" in line and "1.00 it/s" in line and "ETA 01:29" in line
-    assert "loss=1.25" in line and "style=3e-05" in line
-    p.update(11, {"loss": 1.25})
-    p.close()
-    out = p.stream.getvalue()
-    assert out.startswith("\r[") and out.endswith("\n")
-
-
-def test_progress_is_silent_when_not_a_tty() -> None:
-    stream = io.StringIO()
-    p = Progress(total=10, stream=stream)
-    for i in range(1, 11):
-        p.update(i, {"loss": 1.0})
-    p.close()
-    assert stream.getvalue() == ""
-
-
-def test_format_duration() -> None:
-    assert format_duration(59.6) == "01:00"
-    assert format_duration(3725) == "1:02:05"
-    assert format_duration(float("nan")) == "?"
 
 
 def test_config_defaults_and_paths(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The paper's Fig. 5 and Table 1 for a tiny style network, offline, from scratch.
 
-    python benchmarks/paper_figures.py                       # -> paper-figures/
-    python benchmarks/paper_figures.py --out figs --steps 1000 --sizes 64,128,256 --iterations 300
-    python benchmarks/paper_figures.py --model wave.pth --style wave.jpg --loss-net vgg16 ...
+    python tests/benchmarks/paper_figures.py                       # -> paper-figures/
+    python tests/benchmarks/paper_figures.py --out figs --steps 1000 \
+        --sizes 64,128,256 --iterations 300
+    python tests/benchmarks/paper_figures.py --model wave.pth --style wave.jpg --loss-net vgg16 ...
 
 1. writes the project's generated sample images (training set, a separate evaluation set and
    the sample style image) into OUT;

@@ -1,8 +1,8 @@
 """Video pipeline efficiency: end-to-end frames/s of `pe run` on a clip against the model-only
 frames/s of the same Session on the same decoded frames, measured in one run.
 
-    python benchmarks/video_pipeline.py                      # friday.mp4, a random-weight style net
-    python benchmarks/video_pipeline.py --model wave.onnx --max-size 320 --batch 4 --json
+    python tests/benchmarks/video_pipeline.py   # friday.mp4, a random-weight style net
+    python tests/benchmarks/video_pipeline.py --model wave.onnx --max-size 320 --batch 4 --json
 
 The target (issue 4) is end-to-end >= 90% of model-only. Model-only is timed before and after
 the end-to-end run and averaged, so that drift from other load on the machine shows up as a
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "video" / "friday.mp4"
 
 

@@ -1,6 +1,6 @@
 """CPU speed of the style network: ONNX Runtime (our Session) vs PyTorch eager, same run.
 
-    python benchmarks/runtime_cpu.py [--sizes 512,1920x1080] [--runs 3] [--json out.json]
+    python tests/benchmarks/runtime_cpu.py [--sizes 512,1920x1080] [--runs 3] [--json out.json]
 
 Targets (issue 4): ORT >= 1.5x PyTorch eager at 512x512 and 1920x1080, and >= 75% of this
 machine's SGEMM rate (numpy float32, best of several 2048^3 products, measured in the same run).
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

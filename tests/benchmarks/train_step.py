@@ -1,6 +1,6 @@
 """Images/s of one style-training step: ours vs a plain eager step, side by side in one run.
 
-    python benchmarks/train_step.py --loss-net random            # 256x256, batch 4, CPU
+    python tests/benchmarks/train_step.py --loss-net random            # 256x256, batch 4, CPU
 
 The plain step is written the way pytorch/examples' fast_neural_style does it: the VGG-16 loss
 network runs in full (to relu4_3) on both the output batch and the content batch every step,

@@ -1,6 +1,6 @@
 """Peak memory (max RSS) of stylising an 8K (7680x4320) image on the CPU with tiling.
 
-    python benchmarks/runtime_memory.py [--onnx style.onnx] [--tile 512] [--size 7680x4320]
+    python tests/benchmarks/runtime_memory.py [--onnx style.onnx] [--tile 512] [--size 7680x4320]
 
 The measured run happens in a fresh, torch-free child process (only the runtime is imported),
 which reports its own peak RSS from resource.getrusage and /proc/self/status (VmHWM). Linux
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"
 
 CHILD = r"""

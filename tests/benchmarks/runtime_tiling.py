@@ -1,6 +1,6 @@
 """Tiled vs whole-image PSNR on real photos, for the style and x4 SR networks.
 
-    python benchmarks/runtime_tiling.py [--tiles 256,512] [--overlap 64] [--global-stats]
+    python tests/benchmarks/runtime_tiling.py [--tiles 256,512] [--overlap 64] [--global-stats]
 
 Networks: seeded random-weight checkpoints (tests/conftest.py make_checkpoint), exported to
 ONNX; photos from ../shared/data/content (SR: a 192x256 crop, so the whole x4 output fits).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONTENT = ROOT.parent / "shared" / "data" / "content"
 
 
