@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -121,18 +120,10 @@ def _version(dist: str) -> str:
 
 def gpu_name() -> str:
     """The first GPU's name from nvidia-smi (no CUDA library import), or 'none'."""
-    try:
-        r = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "none"
-    name = r.stdout.strip().splitlines()[0].strip() if r.returncode == 0 and r.stdout else ""
-    return name or "none"
+    from perceptual_edge.export.tensorrt import gpu_info
+
+    name = gpu_info()["name"]
+    return "none" if name == "unknown" else name
 
 
 def versions() -> dict[str, str]:
