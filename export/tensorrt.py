@@ -12,7 +12,6 @@ Without TensorRT, `trtexec_command` gives the equivalent command line for the GP
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from perceptual_edge.errors import InputError, UnavailableError
-from perceptual_edge.fsutil import atomic_path, check_output, write_text_atomic
+from perceptual_edge.fsutil import atomic_path, check_output, sha256_file, write_text_atomic
 from perceptual_edge.spec import ModelSpec
 
 Shape = tuple[int, int, int, int]
@@ -147,14 +146,6 @@ def trtexec_command(
 
 def format_command(cmd: list[str]) -> str:
     return shlex.join(cmd)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gpu_info() -> dict[str, str]:

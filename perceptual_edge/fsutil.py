@@ -6,6 +6,7 @@ A crash or Ctrl-C never leaves a half-written output, and nothing is overwritten
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -65,3 +66,12 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, overwrite: boo
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, overwrite: bool = True) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (weights and engines can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from perceptual_edge.fsutil import check_output
+from perceptual_edge.fsutil import check_output, sha256_file
 from perceptual_edge.image import image_to_batch
 from perceptual_edge.train.checkpoint import Checkpoint, save_checkpoint
 from perceptual_edge.train.config import TrainConfig
@@ -33,7 +33,7 @@ from perceptual_edge.train.state import (
     set_rng_state,
 )
 from perceptual_edge.train.step import SRObjective, StyleObjective
-from perceptual_edge.train.vgg import load_loss_network, sha256_file
+from perceptual_edge.train.vgg import load_loss_network
 
 
 def style_batch(image: np.ndarray, size: int) -> torch.Tensor:

@@ -9,7 +9,6 @@ file. `random` weights (fixed seed, same architecture) are an explicit choice, n
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.fsutil import sha256_file
 from perceptual_edge.image import IMAGENET_MEAN, IMAGENET_STD, PIXEL_MAX
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -88,14 +88,6 @@ class VGG16Features(nn.Module):
 
     def train(self, mode: bool = True) -> VGG16Features:
         return super().train(False)  # the loss network is frozen: always eval
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _hub_cache_path() -> Path:

@@ -42,7 +42,7 @@ def test_train_style_tiny_run_writes_checkpoint_log_and_samples(
     assert "wrote" in r.stdout
     ckpt = torch.load(out, map_location="cpu", weights_only=True)
     prov = ckpt["spec"]["provenance"]
-    from perceptual_edge.train.vgg import sha256_file
+    from perceptual_edge.fsutil import sha256_file
 
     assert prov["style_image_sha256"] == sha256_file(tiny_style)
     assert prov["loss_net"] == "random" and prov["loss_net_weights"] == "random:seed=0"
