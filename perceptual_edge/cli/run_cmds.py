@@ -71,7 +71,12 @@ def register(app: typer.Typer) -> None:
         max_size: int | None = typer.Option(
             None, min=1, help="Shrink the input so its long side is at most this many pixels."
         ),
-        tile: int | None = typer.Option(None, min=1, help="Run in tiles of N pixels."),
+        tile: int | None = typer.Option(
+            None,
+            min=1,
+            help="Run in tiles of N pixels (bounded memory). Instance-norm networks "
+            "normalise per tile, so small tiles change the look: use the largest that fits.",
+        ),
         tile_overlap: int | None = typer.Option(
             None, min=0, help="Tile overlap in pixels (with --tile)."
         ),
