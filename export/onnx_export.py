@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perceptual_edge.errors import InputError
+from perceptual_edge.errors import InputError, first_line
 from perceptual_edge.fsutil import atomic_path, check_output
 from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
 
@@ -89,7 +89,7 @@ def onnx_model_from_checkpoint(checkpoint: str | os.PathLike[str]) -> Any:
                 verbose=False,
             )
         except Exception as e:  # the exporter raises many types; say which network failed
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise InputError(f"ONNX export of {checkpoint} failed: {first}") from None
     proto = prog.model_proto
     _strip_exporter_metadata(proto)

@@ -14,7 +14,6 @@ and prints where every result is. Every step is a `pe` command, echoed, so it ca
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
@@ -36,9 +35,9 @@ def _pe(*args: str) -> None:
 def _loss_net(choice: str) -> str:
     if choice != "auto":
         return choice
-    from perceptual_edge.train.vgg import ENV_VAR, _hub_cache_path
+    from perceptual_edge.runtime.doctor import check_vgg16
 
-    found = os.environ.get(ENV_VAR) or _hub_cache_path().is_file()
+    found = check_vgg16()["found"]  # the same places `pe doctor` reports; no download attempt
     net = "vgg16" if found else "random"
     why = "VGG-16 weights found" if found else "no VGG-16 weights on this machine (offline)"
     print(f"demo: loss network = {net} ({why})\n", flush=True)

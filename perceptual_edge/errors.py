@@ -7,6 +7,13 @@ never as a traceback. Library code raises the most specific subclass.
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (libraries put multi-line dumps there), or its
+    type name when the message is empty: what a one-line error message quotes."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 class PeError(Exception):
     """A failure caused by the user's input or environment, with a message that says what to do."""
 

@@ -15,6 +15,18 @@ from pathlib import Path
 from perceptual_edge.errors import InputError, OutputExistsError
 
 
+def check_input(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """One clear line if `path` is missing, a folder or empty; `what` names the expected kind."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected {what}")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: empty file")
+    return p
+
+
 def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
     """Fail early (before any work) if `path` cannot be written or exists without `overwrite`."""
     p = Path(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from perceptual_edge.errors import InputError
-from perceptual_edge.fsutil import atomic_path
+from perceptual_edge.fsutil import atomic_path, check_input
 
 PIXEL_MIN = 0.0
 PIXEL_MAX = 255.0
@@ -58,13 +58,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> n
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, expected an image file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: empty file")
+    p = check_input(path, "an image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError, UnavailableError
-from perceptual_edge.fsutil import atomic_path
+from perceptual_edge.errors import InputError, UnavailableError, first_line
+from perceptual_edge.fsutil import atomic_path, check_input
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 VIDEO_EXTENSIONS = frozenset(VIDEO_FORMATS)
@@ -88,18 +88,11 @@ class VideoReader:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         av = _import_av()
-        self.path = Path(path)
-        p = self.path
-        if not p.exists():
-            raise InputError(f"{p}: no such file")
-        if p.is_dir():
-            raise InputError(f"{p}: is a folder, expected a video file")
-        if p.stat().st_size == 0:
-            raise InputError(f"{p}: empty file")
+        self.path = p = check_input(path, "a video file")
         try:
             self._container = av.open(str(p), "r")
         except (av.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"{p}: not a readable video ({_first_line(e)})") from None
+            raise InputError(f"{p}: not a readable video ({first_line(e)})") from None
         if not self._container.streams.video:
             self._container.close()
             raise InputError(f"{p}: has no video stream")
@@ -149,7 +142,7 @@ class VideoReader:
         except (av.FFmpegError, OSError, ValueError) as e:
             self.warning = (
                 f"{self.path}: damaged or truncated after frame {self.frames_read} "
-                f"({_first_line(e)}); the output has the frames up to the damage"
+                f"({first_line(e)}); the output has the frames up to the damage"
             )
             yield from self._drain(av)
             return
@@ -264,7 +257,7 @@ class VideoWriter:
         try:
             codec = av.Codec(self.codec, "w")
         except (av.FFmpegError, ValueError) as e:
-            raise InputError(f"unknown video encoder {self.codec!r} ({_first_line(e)})") from None
+            raise InputError(f"unknown video encoder {self.codec!r} ({first_line(e)})") from None
         if codec.type != "video":
             raise InputError(f"{self.codec!r} is not a video encoder")
         self._codec = codec
@@ -275,7 +268,7 @@ class VideoWriter:
             self._container = av.open(str(tmp), "w", format=fmt, options=options)
         except (av.FFmpegError, OSError) as e:
             self._stack.close()
-            raise InputError(f"{self.path}: cannot write ({_first_line(e)})") from None
+            raise InputError(f"{self.path}: cannot write ({first_line(e)})") from None
         if codec.name not in self._container.supported_codecs and (
             codec.canonical_name not in self._container.supported_codecs
         ):
@@ -423,11 +416,6 @@ class VideoWriter:
             self._abort()
             av = _import_av()
             if isinstance(exc, av.FFmpegError):
-                raise InputError(f"{self.path}: encoding failed ({_first_line(exc)})") from None
+                raise InputError(f"{self.path}: encoding failed ({first_line(exc)})") from None
             raise
         self._stack.close()
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.errors import InputError, UnavailableError, first_line
+from perceptual_edge.fsutil import check_input
 from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
 from perceptual_edge.spec import ModelSpec
 
@@ -120,11 +121,7 @@ class OrtBackend:
     ) -> None:
         import onnxruntime as ort
 
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such file")
-        if p.stat().st_size == 0:
-            raise InputError(f"{p}: empty file")
+        p = check_input(path, "a model file")
         self.path = p
         self._opts = session_options(threads, optimization)
         available = ort.get_available_providers()
@@ -148,7 +145,7 @@ class OrtBackend:
                 str(self.path), sess_options=self._opts, providers=providers
             )
         except Exception as e:  # ORT raises its own Fail/InvalidProtobuf/... types
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise InputError(f"{self.path}: ONNX Runtime cannot load this file ({first})") from None
 
     def _open_auto(self, available: list[str]) -> Any:
@@ -199,7 +196,7 @@ class OrtBackend:
         try:
             (y,) = self._sess.run([self._output], {self._input.name: x})
         except Exception as e:  # e.g. a shape the graph rejects
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise InputError(
                 f"{self.path.name}: inference failed for shape {x.shape} ({first})"
             ) from None

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.fsutil import check_input
 from perceptual_edge.runtime.cuda_mem import (
     CudaApi,
     GpuInfo,
@@ -173,11 +174,7 @@ class TrtBackend:
         cuda_binding: str | None = None,
         allow_other_gpu: bool = False,
     ) -> None:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such file")
-        if p.stat().st_size == 0:
-            raise InputError(f"{p}: empty file")
+        p = check_input(path, "a model file")
         index = _device_index(device)
         sidecar = read_sidecar(p)  # a bad sidecar is an error even before TensorRT is imported
         trt = import_tensorrt()

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from perceptual_edge.errors import InputError
-from perceptual_edge.fsutil import atomic_path
+from perceptual_edge.errors import InputError, first_line
+from perceptual_edge.fsutil import atomic_path, check_input
 from perceptual_edge.spec import ModelSpec
 from perceptual_edge.train.networks import build_network
 
@@ -76,28 +76,20 @@ def _looks_like_pickle(path: Path) -> bool:
 
 def load_checkpoint_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     """torch.load with weights_only=True and every failure turned into one clear line."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, expected a checkpoint file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: empty file")
+    p = check_input(path, "a checkpoint file")
     if not zipfile.is_zipfile(p) and not _looks_like_pickle(p):
         raise InputError(f"{p}: not a readable PyTorch checkpoint (unrecognised file contents)")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
             raise InputError(
                 f"{p}: refused: the file contains pickled code or objects, not plain tensors "
                 "(checkpoints are loaded with weights_only=True)"
             ) from None
-        raise InputError(f"{p}: not a PyTorch checkpoint ({first})") from None
+        raise InputError(f"{p}: not a PyTorch checkpoint ({first_line(e)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{p}: not a readable PyTorch checkpoint ({first})") from None
+        raise InputError(f"{p}: not a readable PyTorch checkpoint ({first_line(e)})") from None
     if not isinstance(obj, dict):
         raise InputError(f"{p}: not a checkpoint (expected a dict, found {type(obj).__name__})")
     return obj

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from perceptual_edge.errors import UnavailableError
+from perceptual_edge.train.device import select_device as base_select_device
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,12 @@ def dist_from_env() -> Dist:
 
 
 def select_device(requested: str, dist: Dist) -> torch.device:
-    """auto: CUDA when present; cuda: fail clearly without it. One GPU per local rank."""
-    has_cuda = torch.cuda.is_available()
-    if requested == "cuda" and not has_cuda:
-        raise UnavailableError("--device cuda: no CUDA device is available (use --device cpu)")
-    if requested == "cpu" or not has_cuda:
-        return torch.device("cpu")
-    if dist.enabled:
+    """The common device rule (train/device.py), then one GPU per local rank under torchrun."""
+    device = base_select_device(requested)
+    if device.type == "cuda" and dist.enabled:
         torch.cuda.set_device(dist.local_rank)
         return torch.device("cuda", dist.local_rank)
-    return torch.device("cuda")
+    return device
 
 
 def init(dist: Dist, device: torch.device) -> None:

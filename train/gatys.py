@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.errors import InputError
 from perceptual_edge.fsutil import write_text_atomic
 from perceptual_edge.image import PIXEL_MAX, PIXEL_MIN, batch_to_image, image_to_batch
 from perceptual_edge.train import defaults
+from perceptual_edge.train.device import select_device, synchronize
 from perceptual_edge.train.losses import feature_loss, gram, style_loss, total_variation
 from perceptual_edge.train.vgg import LAYER_INDEX, VGG16Features, load_loss_network
 
@@ -44,24 +45,6 @@ TERMS = ("objective", "content", "style", "tv")
 
 # Called after every iteration with (iteration, record); iteration 0 is the initial image.
 ProgressFn = Callable[[int, dict[str, float]], None]
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """`auto` -> cuda when available, else cpu; `cuda` without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UnavailableError(f"--device {name}: no CUDA GPU visible to PyTorch here")
-        return torch.device(name)
-    raise InputError(f"unknown device {name!r}; choose auto, cpu or cuda")
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -61,5 +61,10 @@ def pe_command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
     return deco
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """`"relu1_2, relu2_2,"` -> ("relu1_2", "relu2_2"): options that take comma-separated names."""
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()

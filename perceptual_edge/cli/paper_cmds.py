@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from perceptual_edge.cli.common import pe_command
+from perceptual_edge.cli.common import comma_list, pe_command
 from perceptual_edge.errors import InputError
 
 CONTENT_WEIGHT = 1.0
@@ -27,10 +27,6 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the white-noise initial image.")
 OverwriteOpt = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
-
-
-def _layers(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def _stylize(
@@ -97,7 +93,7 @@ def _stylize(
         style_weight=style_weight,
         tv_weight=tv_weight,
         content_layer=content_layer.strip(),
-        style_layers=_layers(style_layers),
+        style_layers=comma_list(style_layers),
         loss_net=loss_net,
         vgg_weights=str(vgg_weights) if vgg_weights else None,
     )
@@ -168,7 +164,7 @@ def _eval_objective(
             "style_weight": style_weight,
             "tv_weight": tv_weight,
             "content_layer": content_layer,
-            "style_layers": _layers(style_layers) if style_layers is not None else None,
+            "style_layers": comma_list(style_layers) if style_layers is not None else None,
             "loss_net": loss_net,
             "vgg_weights": str(vgg_weights) if vgg_weights else None,
         }.items()

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from perceptual_edge.cli.common import pe_command
+from perceptual_edge.cli.common import comma_list, pe_command
 
 # Plain literals here (the defaults module is the source; tests check they agree) keep
 # `pe --help` free of any train/torch import.
@@ -74,10 +74,6 @@ def _run(options: dict[str, Any], quiet: bool) -> None:
     )
 
 
-def _layers(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
@@ -120,7 +116,7 @@ def style_cmd(
     """Train a style-transfer network (Johnson et al. 2016) on a folder of content images."""
     options = dict(locals())
     quiet = options.pop("quiet")
-    options["style_layers"] = _layers(style_layers)
+    options["style_layers"] = comma_list(style_layers)
     _run({"task": "style", **options}, quiet)
 
 

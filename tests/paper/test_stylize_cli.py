@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_asserts import assert_one_line_error
 from typer.testing import CliRunner
 
 from perceptual_edge.cli import app
@@ -15,16 +16,6 @@ from perceptual_edge.samples import content_image, style_image
 
 def pe(*args) -> object:
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_one_line_error(result, code: int | None = None, match: str = "") -> None:
-    assert result.exit_code != 0, result.output
-    if code is not None:
-        assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("pe: error:")]
-    assert len(errors) == 1, result.stderr
-    assert match in errors[0], errors[0]
 
 
 @pytest.fixture(scope="module")

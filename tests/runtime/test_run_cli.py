@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_asserts import assert_one_line_error
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -23,16 +24,6 @@ from .test_video import probe
 def pe(*args: str, input: bytes | None = None):
     runner = CliRunner()
     return runner.invoke(app, ["run", *map(str, args)], input=input)
-
-
-def assert_one_line_error(result, code: int | None = None, match: str = "") -> None:
-    assert result.exit_code != 0, result.output
-    if code is not None:
-        assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("pe: error:")]
-    assert len(errors) == 1, result.stderr
-    assert match in errors[0], errors[0]
 
 
 @pytest.fixture
