@@ -85,8 +85,9 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def psnr(reference: np.ndarray, output: np.ndarray) -> float:
-    """PSNR in dB with peak 255; non-finite outputs count as maximal error."""
+def capped_psnr(reference: np.ndarray, output: np.ndarray) -> float:
+    """PSNR in dB with peak 255, capped at PSNR_IDENTICAL_DB (JSON has no infinity); non-finite
+    outputs count as maximal error. (The SR protocol's uncapped PSNR is `srmetrics.psnr`.)"""
     out = np.nan_to_num(output.astype(np.float64), nan=-PIXEL_MAX, posinf=1e6, neginf=-1e6)
     mse = float(np.mean((reference.astype(np.float64) - out) ** 2))
     if mse == 0.0:
@@ -99,7 +100,7 @@ def compare(reference: np.ndarray, output: np.ndarray, threshold_db: float) -> C
         raise InputError(f"output shape {output.shape} differs from reference {reference.shape}")
     nonfinite = int(np.count_nonzero(~np.isfinite(output)))
     diff = np.abs(np.nan_to_num(output, nan=np.inf) - reference)
-    p = psnr(reference, output)
+    p = capped_psnr(reference, output)
     n, _, h, w = reference.shape
     return CaseResult(
         shape=f"{n}x{h}x{w}",

@@ -20,8 +20,8 @@ from perceptual_edge.fsutil import atomic_path, check_input
 PIXEL_MIN = 0.0
 PIXEL_MAX = 255.0
 CHANNELS = 3
-CHANNEL_ORDER = "RGB"
-LAYOUT = "NCHW"
+CHANNEL_ORDER = "RGB"  # of files, arrays and network tensors (ModelSpec's default)
+LAYOUT = "NCHW"  # of network tensors (ModelSpec's default)
 DTYPE = np.float32
 # ImageNet statistics for the VGG-16 loss network, on images scaled to 0..1 (torchvision's).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -134,11 +134,128 @@ def as_uint8_image(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), PIXEL_MIN, PIXEL_MAX).astype(np.uint8)
 
 
+# ------------------------------------------------------------------ resizing and filtering
+# The one home of every resize in the project. Pillow does the resampling (antialiased when
+# shrinking); float images are resized channel by channel in Pillow's 32-bit float mode.
+RESAMPLING = ("nearest", "bilinear", "bicubic", "lanczos")
+
+
+def resize(image: np.ndarray, height: int, width: int, method: str = "bicubic") -> np.ndarray:
+    """(H, W, C) uint8 or float -> (height, width, C) of the same kind; the same array back
+    when the size does not change."""
+    from PIL import Image
+
+    if method not in RESAMPLING:
+        raise ValueError(f"unknown resampling {method!r}; choose from {RESAMPLING}")
+    if image.shape[:2] == (height, width):
+        return image
+    filt = getattr(Image.Resampling, method.upper())
+    if image.dtype == np.uint8:
+        return np.asarray(Image.fromarray(image).resize((width, height), filt), dtype=np.uint8)
+    planes = [
+        np.asarray(
+            Image.fromarray(
+                np.ascontiguousarray(image[:, :, c], dtype=np.float32), mode="F"
+            ).resize((width, height), filt),
+            dtype=np.float32,
+        )
+        for c in range(image.shape[2])
+    ]
+    return np.stack(planes, axis=2)
+
+
+def shorter_side_size(height: int, width: int, size: int, at_least: int = 1) -> tuple[int, int]:
+    """(H, W) scaled so the shorter side is `size`, each side rounded and at least `at_least`."""
+    s = size / min(height, width)
+    return max(at_least, round(height * s)), max(at_least, round(width * s))
+
+
+def resize_shorter_side(image: np.ndarray, size: int, method: str = "bicubic") -> np.ndarray:
+    """Scale (keeping the aspect ratio) so the shorter side is `size`."""
+    return resize(image, *shorter_side_size(image.shape[0], image.shape[1], size), method)
+
+
+def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centred (height, width) window of an (H, W, ...) array (a view)."""
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return image[top : top + height, left : left + width]
+
+
+def resize_center_crop(image: np.ndarray, size: int, method: str = "bilinear") -> np.ndarray:
+    """(H, W, 3) -> (size, size, 3): the shorter side to `size`, then the centre square (the
+    training crop of pytorch/examples and of `pe train`)."""
+    h, w = shorter_side_size(image.shape[0], image.shape[1], size, at_least=size)
+    return np.ascontiguousarray(center_crop(resize(image, h, w, method), size, size))
+
+
+def fit_long_side(
+    height: int, width: int, max_size: int | None, even: bool = False
+) -> tuple[int, int]:
+    """(H, W) scaled down (never up) so that the long side is <= max_size. `even` rounds a
+    resized size down to even sides (4:2:0 video needs them); an unresized size is kept as is
+    (the video writer handles odd sizes without resampling)."""
+    h, w = height, width
+    if max_size is not None and max(h, w) > max_size:
+        f = max_size / max(h, w)
+        h, w = max(1, round(h * f)), max(1, round(w * f))
+        if even:
+            h, w = max(2, h - h % 2), max(2, w - w % 2)
+    return h, w
+
+
+def gaussian_kernel(sigma: float, truncate: float = 3.0) -> np.ndarray:
+    """Normalised 1-D Gaussian taps over [-r, r], r = ceil(truncate * sigma) (at least 1)."""
+    radius = max(1, int(np.ceil(truncate * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return k / k.sum()
+
+
+def separable_filter(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Valid-region correlation of `a` (H, W, ...) with the 1-D kernel `k` along axes 0 and 1."""
+
+    def rows(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0] - len(k) + 1
+        out = k[0] * x[:n]
+        for i in range(1, len(k)):
+            out += k[i] * x[i : i + n]
+        return out
+
+    # Axis 1 with contiguous slices: transpose, filter along axis 0, transpose back.
+    return np.swapaxes(rows(np.ascontiguousarray(np.swapaxes(rows(a), 0, 1))), 0, 1)
+
+
+def gaussian_blur(
+    image: np.ndarray, sigma: float, border: str = "symmetric", truncate: float = 3.0
+) -> np.ndarray:
+    """(H, W[, C]) -> float64 of the same shape, separable Gaussian. `border` is numpy's pad
+    mode: "symmetric" repeats the edge pixel (MATLAB's imfilter), "reflect" does not."""
+    k = gaussian_kernel(sigma, truncate)
+    r = len(k) // 2
+    pad = [(r, r), (r, r)] + [(0, 0)] * (image.ndim - 2)
+    return separable_filter(np.pad(np.asarray(image, dtype=np.float64), pad, mode=border), k)
+
+
+# ------------------------------------------------------------------ network batches
+
+
 def image_to_batch(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in 0..255."""
     if image.ndim != 3 or image.shape[2] != CHANNELS:
         raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=DTYPE)
+
+
+def images_to_nchw(images: list[np.ndarray]) -> np.ndarray:
+    """N (H, W, 3) uint8 images of one size -> (N, 3, H, W) uint8 in the network's layout (a
+    view for one image): a Session takes it as a batch and converts to float32 once, tile by
+    tile when tiling, so a huge image never has a full float copy of its input."""
+    for im in images:
+        if im.ndim != 3 or im.shape[2] != CHANNELS:
+            raise InputError(f"expected an (H, W, 3) image, got shape {im.shape}")
+    if len(images) == 1:
+        return images[0].transpose(2, 0, 1)[None]
+    return np.stack(images).transpose(0, 3, 1, 2)
 
 
 def batch_to_image(batch: np.ndarray, index: int = 0) -> np.ndarray:

@@ -114,9 +114,9 @@ def write_sample_clip(
     (AAC where the container holds it, else its default: Opus in WebM). `size` is (width,
     height); even sizes play everywhere.
     """
-    from perceptual_edge.video import VIDEO_EXTENSIONS, VIDEO_FORMATS, _import_av, default_codec
+    from perceptual_edge.video import VIDEO_EXTENSIONS, VIDEO_FORMATS, default_codec, import_av
 
-    av = _import_av()
+    av = import_av()
     p = Path(path)
     width, height = size
     if frames < 1 or width < 2 or height < 2 or fps < 1:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from perceptual_edge.errors import InputError
+from perceptual_edge.image import CHANNEL_ORDER, LAYOUT, PIXEL_MAX, PIXEL_MIN
 
 SPEC_VERSION = 1
 Kind = Literal["style", "sr"]
@@ -40,10 +41,10 @@ class ModelSpec:
     scale: int = 1
     input_name: str = "input"
     output_name: str = "output"
-    layout: str = "NCHW"
-    channel_order: str = "RGB"
-    input_range: tuple[float, float] = (0.0, 255.0)
-    output_range: tuple[float, float] = (0.0, 255.0)
+    layout: str = LAYOUT
+    channel_order: str = CHANNEL_ORDER
+    input_range: tuple[float, float] = (PIXEL_MIN, PIXEL_MAX)
+    output_range: tuple[float, float] = (PIXEL_MIN, PIXEL_MAX)
     multiple: int = 4
     min_size: int = 16  # smallest side the network accepts (reflection pads need room)
     provenance: Provenance = field(default_factory=Provenance)
@@ -82,8 +83,9 @@ class ModelSpec:
                     f"({SPEC_VERSION}); upgrade perceptual-edge"
                 )
             prov = Provenance(**d.pop("provenance", {}) or {})
-            d["input_range"] = tuple(float(v) for v in d.get("input_range", (0.0, 255.0)))
-            d["output_range"] = tuple(float(v) for v in d.get("output_range", (0.0, 255.0)))
+            full = (PIXEL_MIN, PIXEL_MAX)
+            d["input_range"] = tuple(float(v) for v in d.get("input_range", full))
+            d["output_range"] = tuple(float(v) for v in d.get("output_range", full))
             return cls(provenance=prov, **d)
         except InputError:
             raise

@@ -11,19 +11,24 @@ from typing import Protocol
 
 import numpy as np
 
+from perceptual_edge.errors import InputError
 from perceptual_edge.spec import ModelSpec
 
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
 SPEC_METADATA_KEY = "perceptual_edge.spec"  # ONNX metadata_props key holding ModelSpec JSON
 
 
 class Backend(Protocol):
-    """Optional attributes a Session reads with getattr: `max_input_hw` ((H, W) of the largest
-    input, e.g. a TensorRT profile's max; larger inputs are tiled) and `max_batch`."""
+    """What a backend declares (plain attributes, not probed) and does."""
 
     name: str  # e.g. "onnxruntime:CPUExecutionProvider", "tensorrt:fp16:cuda-python"
     spec: ModelSpec
+    # (H, W) of the largest input it accepts (a TensorRT profile's max; larger inputs are
+    # tiled by the Session), or None for any size.
+    max_input_hw: tuple[int, int] | None
+    max_batch: int | None  # the largest batch one call accepts, or None for any
 
     def infer(self, batch: np.ndarray) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW)
         ...
@@ -32,10 +37,30 @@ class Backend(Protocol):
 
 
 def artifact_kind(path: str | Path) -> str:
-    """'onnx' or 'engine' from the file suffix; anything else is not a runtime artifact."""
+    """'onnx', 'engine' or 'checkpoint' (a PyTorch .pth, which only an application with torch
+    opens) from the file suffix; anything else is 'unknown'."""
     suffix = Path(path).suffix.lower()
     if suffix in ONNX_SUFFIXES:
         return "onnx"
     if suffix in ENGINE_SUFFIXES:
         return "engine"
+    if suffix in CHECKPOINT_SUFFIXES:
+        return "checkpoint"
     return "unknown"
+
+
+def check_model_path(path: str | Path) -> Path:
+    """The one check of a model file: it exists, is a non-empty file and has a known suffix."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected a model file (.onnx, .engine or .pth)")
+    if artifact_kind(p) == "unknown":
+        raise InputError(
+            f"{p}: unknown model file type {p.suffix!r} "
+            "(expected .onnx, .engine/.plan/.trt, or a .pth checkpoint)"
+        )
+    if not p.exists():
+        raise InputError(f"{p}: no such model file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: empty file")
+    return p

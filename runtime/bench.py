@@ -10,7 +10,6 @@ graph pads channels to the CPU's vector blocks). Torch-free: the reference is pa
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import tempfile
 import time
@@ -20,32 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError
 from perceptual_edge.image import pad_to_multiple
 from perceptual_edge.spec import ModelSpec
 
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (512, 512), (1024, 1024), (1080, 1920))
 Reference = Callable[[np.ndarray], Any]  # (N, 3, H, W) float32 -> anything (timed only)
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'256,512x384,1920x1080' -> [(256, 256), (384, 512), (1080, 1920)] as (height, width);
-    WxH is width first, as screen sizes are written."""
-    sizes = []
-    for part in (p.strip().lower() for p in text.split(",")):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)(?:x(\d+))?", part)
-        if not m:
-            raise InputError(f"bad size {part!r}: use N or WxH, e.g. 512 or 1920x1080")
-        w = int(m.group(1))
-        h = int(m.group(2)) if m.group(2) else w
-        if not (1 <= h <= 16384 and 1 <= w <= 16384):
-            raise InputError(f"size {part!r} out of range 1..16384")
-        sizes.append((h, w))
-    if not sizes:
-        raise InputError("no sizes given")
-    return sizes
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -159,10 +159,8 @@ def check_vgg16() -> dict[str, Any]:
 def doctor_report() -> dict[str, Any]:
     import numpy as np
 
-    from perceptual_edge import __version__
-
     report: dict[str, Any] = {
-        "perceptual_edge": __version__,
+        "perceptual_edge": _version("perceptual-edge"),
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "platform": platform.platform(),
         "cpu_cores": {"logical": os.cpu_count()},

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from perceptual_edge.errors import InputError, UnavailableError, first_line
-from perceptual_edge.fsutil import check_input
 from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
 from perceptual_edge.spec import ModelSpec
 
@@ -112,6 +111,9 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
 class OrtBackend:
     """One onnxruntime.InferenceSession. Safe for one calling thread at a time."""
 
+    max_input_hw: tuple[int, int] | None = None  # dynamic height and width: any size
+    max_batch: int | None = None
+
     def __init__(
         self,
         path: str | Path,
@@ -121,8 +123,7 @@ class OrtBackend:
     ) -> None:
         import onnxruntime as ort
 
-        p = check_input(path, "a model file")
-        self.path = p
+        p = self.path = Path(path)  # checked by the Session (runtime.backend.check_model_path)
         self._opts = session_options(threads, optimization)
         available = ort.get_available_providers()
         if device is None or device == "auto":

@@ -7,53 +7,26 @@ network, its bicubic upscale for a super-resolution network.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from perceptual_edge.errors import InputError, UnavailableError
-from perceptual_edge.image import as_uint8_image
+from perceptual_edge.errors import InputError
+from perceptual_edge.image import (
+    as_uint8_image,
+    batch_to_image,
+    fit_long_side,
+    images_to_nchw,
+    resize,
+)
 from perceptual_edge.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from perceptual_edge.runtime.session import Session
 
 # ITU-R BT.601 luma weights (as in JPEG's YCbCr).
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-class SessionLike(Protocol):
-    """What a Processor needs: `Session` (ONNX/TensorRT) or the torch `TorchSession`."""
-
-    spec: ModelSpec
-
-    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray: ...
-
-    def run_batch(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-def fit_long_side(
-    height: int, width: int, max_size: int | None, even: bool = False
-) -> tuple[int, int]:
-    """(H, W) scaled down (never up) so that the long side is <= max_size. `even` rounds a
-    resized size down to even sides (4:2:0 video needs them); an unresized size is kept as is
-    (the video writer handles odd sizes without resampling)."""
-    h, w = height, width
-    if max_size is not None and max(h, w) > max_size:
-        f = max_size / max(h, w)
-        h, w = max(1, round(h * f)), max(1, round(w * f))
-        if even:
-            h, w = max(2, h - h % 2), max(2, w - w % 2)
-    return h, w
-
-
-def resize(image: np.ndarray, height: int, width: int, upscale: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8 -> (height, width, 3) uint8: Lanczos when shrinking, bicubic to upscale."""
-    from PIL import Image
-
-    if image.shape[:2] == (height, width):
-        return image
-    method = Image.Resampling.BICUBIC if upscale else Image.Resampling.LANCZOS
-    return np.asarray(Image.fromarray(image).resize((width, height), method))
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
@@ -110,22 +83,17 @@ class RunOptions:
 class Processor:
     """A session plus the RunOptions: image in, finished image out (same pixels as `pe run`)."""
 
-    def __init__(self, session: SessionLike, options: RunOptions | None = None) -> None:
+    def __init__(self, session: Session, options: RunOptions | None = None) -> None:
         self.session = session
         self.options = options or RunOptions()
         self.spec: ModelSpec = session.spec
-        if self.options.tile is not None and not _accepts_tile(session):
-            raise UnavailableError(
-                "--tile is not available for this model type in this build "
-                "(the Session has no tiling support)"
-            )
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """Apply --max-size (and even sides for video) to one (H, W, 3) uint8 input."""
         h, w = fit_long_side(
             image.shape[0], image.shape[1], self.options.max_size, self.options.even
         )
-        return resize(image, h, w)
+        return resize(image, h, w, "lanczos")
 
     def run(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (sH', W'·s, 3) uint8 after all options."""
@@ -139,17 +107,18 @@ class Processor:
         return [self._finish(x, y) for x, y in zip(inputs, outputs, strict=True)]
 
     def _infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """One conversion path for one image or many: uint8 images -> one float batch per
+        group of equal sizes (or per image when tiling) -> uint8 images."""
         o = self.options
-        if o.tile is not None:
-            kw: dict[str, Any] = {"tile": o.tile}
-            if o.tile_overlap is not None:
-                kw["tile_overlap"] = o.tile_overlap
-            return [self.session.run(x, **kw) for x in inputs]
-        if len(inputs) == 1 or len({x.shape for x in inputs}) != 1:
-            return [self.session.run(x) for x in inputs]
-        batch = np.stack(inputs).transpose(0, 3, 1, 2).astype(np.float32)  # (N, 3, H, W)
-        out = self.session.run_batch(batch)  # (N, 3, sH, sW) float 0..255
-        return list(as_uint8_image(out.transpose(0, 2, 3, 1)))
+        together = o.tile is None and len({x.shape for x in inputs}) == 1
+        groups = [inputs] if together else [[x] for x in inputs]
+        outputs: list[np.ndarray] = []
+        for group in groups:
+            out = self.session.run_batch(
+                images_to_nchw(group), tile=o.tile, tile_overlap=o.tile_overlap
+            )  # (N, 3, sH, sW) float 0..255
+            outputs.extend(batch_to_image(out, i) for i in range(len(group)))
+        return outputs
 
     def _finish(self, image: np.ndarray, output: np.ndarray) -> np.ndarray:
         o = self.options
@@ -157,15 +126,7 @@ class Processor:
             return output
         ref = image
         if output.shape[:2] != image.shape[:2]:  # SR: compare to the bicubic upscale
-            ref = resize(image, output.shape[0], output.shape[1], upscale=True)
+            ref = resize(image, output.shape[0], output.shape[1], "bicubic")
         if o.preserve_color:
             output = preserve_color(ref, output)
         return blend(ref, output, o.strength)
-
-
-def _accepts_tile(session: Any) -> bool:
-    try:
-        params = inspect.signature(session.run).parameters
-    except (TypeError, ValueError):
-        return False
-    return "tile" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

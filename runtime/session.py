@@ -27,7 +27,7 @@ import numpy as np
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import batch_to_image, crop_to, image_to_batch, pad_to_multiple
 from perceptual_edge.runtime import tiling
-from perceptual_edge.runtime.backend import Backend, artifact_kind
+from perceptual_edge.runtime.backend import Backend, artifact_kind, check_model_path
 from perceptual_edge.spec import ModelSpec
 
 log = logging.getLogger("perceptual_edge.runtime")
@@ -41,29 +41,44 @@ def open_backend(
     """The backend table: file type and `backend` name -> one backend class."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    kind = artifact_kind(path)
-    if kind == "unknown":
-        raise InputError(f"{path}: unknown model file type (expected .onnx, or .engine/.plan/.trt)")
+    p = check_model_path(path)
+    kind = artifact_kind(p)
+    if kind == "checkpoint":
+        raise InputError(
+            f"{p}: a PyTorch checkpoint; the torch-free runtime runs .onnx and .engine files "
+            "(export it with `pe export`, or open it with perceptual_edge.models.open_model)"
+        )
     if backend in ("auto", "onnxruntime", "ort") and kind == "onnx":
         from perceptual_edge.runtime.ort_backend import OrtBackend
 
-        return OrtBackend(path, device=device, **options)
+        return OrtBackend(p, device=device, **options)
     if backend in ("auto", "tensorrt", "trt") and kind == "engine":
         from perceptual_edge.runtime.trt_backend import TrtBackend
 
-        return TrtBackend(path, device=device, **options)
-    raise InputError(f"backend {backend!r} cannot load a {kind} file ({path})")
+        return TrtBackend(p, device=device, **options)
+    raise InputError(f"backend {backend!r} cannot load a {kind} file ({p})")
 
 
 class Session:
     def __init__(
         self, path: str | Path, backend: str = "auto", device: str | None = None, **options: Any
     ) -> None:
-        self.path = Path(path)
-        self._backend: Backend | None = open_backend(self.path, backend, device, **options)
-        self.spec: ModelSpec = self._backend.spec
+        self._attach(Path(path), open_backend(path, backend, device, **options))
+
+    @classmethod
+    def from_backend(cls, backend: Backend, path: str | Path) -> Session:
+        """A Session over a backend opened elsewhere (e.g. the PyTorch reference, which the
+        torch-free runtime cannot import): same padding, tiling and conversions."""
+        session = cls.__new__(cls)
+        session._attach(Path(path), backend)
+        return session
+
+    def _attach(self, path: Path, backend: Backend) -> None:
+        self.path = path
+        self._backend: Backend | None = backend
+        self.spec: ModelSpec = backend.spec
         self.last_run_tiled = False  # whether the last run() was tiled (asked for or automatic)
-        log.info("session %s: backend %s", self.path.name, self._backend.name)
+        log.info("session %s: backend %s", path.name, backend.name)
 
     @property
     def backend_name(self) -> str:
@@ -72,12 +87,12 @@ class Session:
     @property
     def max_input_hw(self) -> tuple[int, int] | None:
         """The largest (H, W) the backend accepts (a TensorRT profile's max), or None if any."""
-        return getattr(self._require(), "max_input_hw", None)
+        return self._require().max_input_hw
 
     @property
     def max_batch(self) -> int | None:
         """The largest batch the backend accepts in one call, or None if unbounded."""
-        return getattr(self._require(), "max_batch", None)
+        return self._require().max_batch
 
     def _require(self) -> Backend:
         if self._backend is None:

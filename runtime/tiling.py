@@ -14,7 +14,7 @@ runtime notes for measured PSNR).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,16 +79,6 @@ def ramp_weights(starts: list[int], tile: int, length: int, index: int, scale: i
                 w[size - ov :], (np.arange(ov, 0, -1, dtype=np.float32) - 0.5) / ov
             )
     return w
-
-
-def iter_tiles(
-    height: int, width: int, tile: int, overlap: int
-) -> Iterator[tuple[int, int, int, int]]:
-    """(row index, col index, y0, x0) of every tile, row-major."""
-    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    for i, y0 in enumerate(ys):
-        for j, x0 in enumerate(xs):
-            yield i, j, y0, x0
 
 
 def run_tiled(

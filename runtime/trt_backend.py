@@ -166,6 +166,9 @@ def _device_index(device: str | None) -> int:
 
 
 class TrtBackend:
+    max_input_hw: tuple[int, int] | None  # the optimisation profile's largest (H, W)
+    max_batch: int | None
+
     def __init__(
         self,
         path: str | Path,
@@ -206,8 +209,8 @@ class TrtBackend:
         self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._output)))
         pmin, _, pmax = self._engine.get_tensor_profile_shape(self._input, 0)
         self.profile_min, self.profile_max = tuple(pmin), tuple(pmax)
-        self.max_input_hw: tuple[int, int] = (int(pmax[2]), int(pmax[3]))
-        self.max_batch: int = int(pmax[0])
+        self.max_input_hw = (int(pmax[2]), int(pmax[3]))
+        self.max_batch = int(pmax[0])
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise UnavailableError(f"{p}: TensorRT could not create an execution context")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -15,25 +16,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-def make_checkpoint(path: Path, network: str = "style", seed: int = 0, **options) -> Path:
-    """A checkpoint of a real-architecture network with seeded random weights."""
-    import torch
-
-    from perceptual_edge.train import Checkpoint, build_network, network_config, save_checkpoint
-    from perceptual_edge.train.networks import spec_for
-
-    config = network_config(network, **options)
-    torch.manual_seed(seed)
-    model = build_network(config)
-    # Non-trivial affine norm parameters, so tests notice a norm that is skipped or swapped.
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.add_(0.1 * torch.randn_like(p))
-    spec = spec_for(config, loss_net="random", loss_net_weights="random:seed=0")
-    return save_checkpoint(Checkpoint(spec, config, model.state_dict()), path)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""The README never lies: every shell block marked `<!-- readme-test -->` is run, in order, in
-one scratch folder, with this environment's `pe` on PATH (Polygraphy's test_examples idea).
+"""The README never lies: every shell or Python block marked `<!-- readme-test -->` is run, in
+order, in one scratch folder, with this environment's `pe` and `python` on PATH (Polygraphy's
+test_examples idea).
 
 Paths to `../shared/data` are pointed at the shared data beside the checkout; blocks that need it
 are skipped with the reason when it is absent.
@@ -17,14 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 MARK = "<!-- readme-test -->"
 
 
-def readme_blocks() -> list[str]:
+def readme_blocks() -> list[tuple[str, str]]:
+    """(language, code) of every marked block, in order."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(MARK) + r"\s*```(?:sh|bash|console)\n(.*?)```", re.S)
-    return [m.group(1) for m in pattern.finditer(text)]
+    pattern = re.compile(re.escape(MARK) + r"\s*```(sh|bash|console|python)\n(.*?)```", re.S)
+    return [(m.group(1), m.group(2)) for m in pattern.finditer(text)]
 
 
 def test_readme_has_tested_examples():
-    assert len(readme_blocks()) >= 3
+    languages = [language for language, _ in readme_blocks()]
+    assert len(languages) >= 4 and "python" in languages
 
 
 def test_readme_examples_run(tmp_path: Path, shared_data: Path):
@@ -34,12 +37,12 @@ def test_readme_examples_run(tmp_path: Path, shared_data: Path):
     (tmp_path / "shared").symlink_to(shared_data.parent, target_is_directory=True)
     work = tmp_path / "work"
     work.mkdir()
-    for i, block in enumerate(readme_blocks()):
-        script = "set -euo pipefail\n" + block
-        done = subprocess.run(
-            ["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True,
-            timeout=600,
-        )  # fmt: skip
+    for i, (language, block) in enumerate(readme_blocks()):
+        if language == "python":
+            cmd = [sys.executable, "-c", block]
+        else:
+            cmd = ["bash", "-c", "set -euo pipefail\n" + block]
+        done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, (
             f"README example {i + 1} failed (exit {done.returncode}):\n{block}\n"
             f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"

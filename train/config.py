@@ -16,8 +16,7 @@ from typing import Any
 from perceptual_edge.errors import InputError, OutputExistsError
 from perceptual_edge.fsutil import check_output
 from perceptual_edge.train import defaults as D
-from perceptual_edge.train.layers import NORMS, OUTPUTS, UPSAMPLES
-from perceptual_edge.train.vgg import LAYER_INDEX
+from perceptual_edge.train.defaults import LAYER_INDEX, NORMS, OUTPUTS, UPSAMPLES
 
 TASKS = ("style", "sr")
 SR_LOSSES = ("feat", "pixel")

@@ -34,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from perceptual_edge.errors import InputError, PeError
-from perceptual_edge.image import iter_image_files, load_image
+from perceptual_edge.image import (
+    gaussian_blur,
+    iter_image_files,
+    load_image,
+    resize,
+    resize_center_crop,
+    shorter_side_size,
+)
 
 SR_BLUR_SIGMA = 1.0
 # Holding out a few images for --sample-every only when the folder is big enough not to miss them.
@@ -97,69 +104,11 @@ def scan_folder(root: str | os.PathLike[str], holdout: bool = True) -> ImageFold
 # ---------------------------------------------------------------------------- preprocessing
 
 
-def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (size, size, 3) uint8: shorter side to `size`, centre crop."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    img = Image.fromarray(image).resize((nw, nh), Image.Resampling.BILINEAR)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return np.asarray(img, dtype=np.uint8)[top : top + size, left : left + size].copy()
-
-
-def resize_to_shorter(image: np.ndarray, size: int) -> np.ndarray:
-    """Upscale (bicubic) so the shorter side is at least `size`; larger images pass through."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    if min(h, w) >= size:
-        return image
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    img = Image.fromarray(image).resize((nw, nh), Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.uint8).copy()
-
-
-def gaussian_kernel(sigma: float) -> np.ndarray:
-    radius = max(1, int(np.ceil(3.0 * sigma)))
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    k = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return k / k.sum()
-
-
-def gaussian_blur(image: np.ndarray, sigma: float = SR_BLUR_SIGMA) -> np.ndarray:
-    """(H, W, C) -> (H, W, C) float64, separable Gaussian with reflect borders."""
-    k = gaussian_kernel(sigma)
-    r = len(k) // 2
-    a = np.pad(image.astype(np.float64), ((r, r), (r, r), (0, 0)), mode="reflect")
-    h, w = image.shape[:2]
-    tmp = sum(k[i] * a[i : i + h, :, :] for i in range(len(k)))  # (H, W + 2r, C)
-    return sum(k[i] * tmp[:, i : i + w, :] for i in range(len(k)))  # (H, W, C)
-
-
-def bicubic_downsample(image: np.ndarray, factor: int) -> np.ndarray:
-    """(H, W, 3) float 0..255 -> (H/f, W/f, 3) float32 by Pillow's antialiased bicubic."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    size = (w // factor, h // factor)
-    chans = [
-        np.asarray(
-            Image.fromarray(
-                np.ascontiguousarray(image[:, :, c], dtype=np.float32), mode="F"
-            ).resize(size, Image.Resampling.BICUBIC),
-            dtype=np.float32,
-        )
-        for c in range(image.shape[2])
-    ]
-    return np.stack(chans, axis=2)
-
-
 def make_lr(hr: np.ndarray, factor: int, sigma: float = SR_BLUR_SIGMA) -> np.ndarray:
     """HR (H, W, 3) uint8 -> LR (H/f, W/f, 3) uint8: blur, bicubic downsampling, 8-bit rounding."""
-    lr = bicubic_downsample(gaussian_blur(hr, sigma), factor)
+    h, w = hr.shape[0] // factor, hr.shape[1] // factor
+    # Reflect borders (the edge pixel not repeated), then Pillow's antialiased bicubic on floats.
+    lr = resize(gaussian_blur(hr, sigma, border="reflect"), h, w, "bicubic")
     return np.clip(np.rint(lr), 0, 255).astype(np.uint8)
 
 
@@ -281,7 +230,9 @@ class BatchSource:
         if self.task == "style":
             return resize_center_crop(image, self.size), None
         rng = np.random.default_rng([self.seed, epoch, position])
-        hr = random_crop(resize_to_shorter(image, self.size), self.size, rng)
+        if min(image.shape[:2]) < self.size:  # upscale small images to the patch, never skip
+            image = resize(image, *shorter_side_size(*image.shape[:2], self.size, self.size))
+        hr = random_crop(image, self.size, rng)
         return np.ascontiguousarray(hr), make_lr(hr, self.factor)
 
     def batch(self, items: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray | None]:

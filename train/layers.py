@@ -13,13 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from perceptual_edge.train.defaults import NORMS, OUTPUTS, UPSAMPLES
+
 Norm = Literal["instance", "batch"]
 Upsample = Literal["nearest-conv", "deconv"]
 Output = Literal["tanh", "clamp"]
-
-NORMS: tuple[str, ...] = ("instance", "batch")
-UPSAMPLES: tuple[str, ...] = ("nearest-conv", "deconv")
-OUTPUTS: tuple[str, ...] = ("tanh", "clamp")
 
 
 def make_norm(kind: Norm, channels: int) -> nn.Module:

@@ -10,7 +10,6 @@ sampler state and RNG states, so an interrupted run continues bit-identically on
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -175,8 +174,3 @@ def train(
         if runner is not None:
             runner.close_log()
         dist_mod.shutdown(dist)
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The JSON-lines loss log as a list of dicts (for tests and plots)."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -25,7 +25,9 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
-def feature_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def squared_error(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||y - target||^2 / (C*H*W), averaged over the batch, in float32: the feature loss on VGG
+    activations (Eq. 2) and the pixel loss on 0..255 images are this one function."""
     return (y.float() - target.float()).pow(2).mean()
 
 
@@ -48,7 +50,3 @@ def total_variation(y: torch.Tensor) -> torch.Tensor:
     dy = (y[:, :, 1:, :] - y[:, :, :-1, :]).float().pow(2).sum()
     dx = (y[:, :, :, 1:] - y[:, :, :, :-1]).float().pow(2).sum()
     return (dx + dy) / (n * c * h * w)
-
-
-def pixel_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (y.float() - target.float()).pow(2).mean()

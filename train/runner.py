@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from perceptual_edge.fsutil import check_output, sha256_file
-from perceptual_edge.image import image_to_batch
+from perceptual_edge.image import image_to_batch, resize_shorter_side
 from perceptual_edge.train.checkpoint import Checkpoint, save_checkpoint
 from perceptual_edge.train.config import TrainConfig
 from perceptual_edge.train.data import ImageFolder, SamplerState
 from perceptual_edge.train.distributed import Dist
 from perceptual_edge.train.networks import build_network, network_config, spec_for
+from perceptual_edge.train.objectives import SRObjective, StyleObjective
 from perceptual_edge.train.sampling import sample_inputs, write_samples
 from perceptual_edge.train.state import (
     TRAIN_STATE_VERSION,
@@ -32,20 +33,12 @@ from perceptual_edge.train.state import (
     seed_everything,
     set_rng_state,
 )
-from perceptual_edge.train.step import SRObjective, StyleObjective
 from perceptual_edge.train.vgg import load_loss_network
 
 
 def style_batch(image: np.ndarray, size: int) -> torch.Tensor:
     """The style image with its shorter side at `size` (whole image, no crop): (1, 3, H, W)."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    scale = size / min(h, w)
-    resized = Image.fromarray(image).resize(
-        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
-    )
-    return torch.from_numpy(image_to_batch(np.asarray(resized, dtype=np.uint8)))
+    return torch.from_numpy(image_to_batch(resize_shorter_side(image, size, "bilinear")))
 
 
 class Runner:

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from perceptual_edge.image import load_image, save_image
+from perceptual_edge.image import load_image, resize_center_crop, save_image
 from perceptual_edge.samples import content_image
-from perceptual_edge.train.data import make_lr, resize_center_crop
+from perceptual_edge.train.data import make_lr
 
 SAMPLE_COUNT = 4
 

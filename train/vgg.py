@@ -20,32 +20,12 @@ from torch import nn
 from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.fsutil import sha256_file
 from perceptual_edge.image import IMAGENET_MEAN, IMAGENET_STD, PIXEL_MAX
+from perceptual_edge.train.defaults import LAYER_INDEX, LAYER_NAMES, VGG16_CFG
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 VGG16_FILENAME = "vgg16-397923af.pth"
 ENV_VAR = "PE_VGG16_WEIGHTS"
 RANDOM_SEED = 0
-
-# torchvision's vgg16 `features`: (out_channels | "M" for max-pool), layer indices follow.
-_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
-                               512, 512, 512, "M", 512, 512, 512, "M")  # fmt: skip
-
-
-def _layer_names() -> list[str]:
-    names: list[str] = []
-    block, conv = 1, 1
-    for v in _CFG:
-        if v == "M":
-            names.append(f"pool{block}")
-            block, conv = block + 1, 1
-        else:
-            names += [f"conv{block}_{conv}", f"relu{block}_{conv}"]
-            conv += 1
-    return names
-
-
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
-LAYER_INDEX: dict[str, int] = {n: i for i, n in enumerate(LAYER_NAMES)}
 
 
 class VGG16Features(nn.Module):
@@ -60,7 +40,7 @@ class VGG16Features(nn.Module):
         last = max(LAYER_INDEX[n] for n in self.layers)
         modules: list[nn.Module] = []
         cin = 3
-        for v in _CFG:
+        for v in VGG16_CFG:
             if v == "M":
                 modules.append(nn.MaxPool2d(2, 2))
             else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from perceptual_edge.cli.common import pe_command
+from perceptual_edge.cli.common import parse_sizes, pe_command
 from perceptual_edge.errors import InputError
 
 
@@ -35,7 +35,7 @@ def _torch_reference(checkpoint: Path, threads: int | None):
 
 
 def _gatys(model: Path, sizes, style, iterations, loss_net, vgg_weights, device, as_json) -> None:
-    from perceptual_edge.train.gatys_bench import format_speed_table, gatys_speed_table
+    from perceptual_edge.paper.gatys_bench import format_speed_table, gatys_speed_table
 
     if model.suffix.lower() not in (".pth", ".pt"):
         raise InputError(f"--gatys needs a .pth checkpoint, got {model}")
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         vgg_weights: Path = typer.Option(None, help="--gatys: VGG-16 weight file."),
     ) -> None:
         """Speed table per input size: s/frame, frames/s, GFLOP/s and its share of SGEMM."""
-        from perceptual_edge.runtime.bench import bench_session, format_table, parse_sizes
+        from perceptual_edge.runtime.bench import bench_session, format_table
 
         size_list = parse_sizes(sizes)
         if gatys:

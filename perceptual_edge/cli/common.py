@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
 
-from perceptual_edge.errors import PeError
+from perceptual_edge.errors import InputError, PeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,5 +66,29 @@ def comma_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """'256,512x384,1920x1080' -> [(256, 256), (384, 512), (1080, 1920)] as (height, width);
+    WxH is width first, as screen sizes are written."""
+    sizes = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:x(\d+))?", part)
+        if not m:
+            raise InputError(f"--sizes: bad size {part!r}: use N or WxH, e.g. 512 or 1920x1080")
+        w = int(m.group(1))
+        h = int(m.group(2)) if m.group(2) else w
+        if not (1 <= h <= 16384 and 1 <= w <= 16384):
+            raise InputError(f"--sizes: size {part!r} out of range 1..16384")
+        sizes.append((h, w))
+    if not sizes:
+        raise InputError("--sizes: no sizes given")
+    return sizes
+
+
+def square_sizes(text: str) -> list[int]:
+    """'256,512,1024' -> [256, 512, 1024] (duplicates dropped, order kept); WxH is refused."""
+    sizes = parse_sizes(text)
+    if any(h != w for h, w in sizes):
+        raise InputError(f"--sizes {text!r}: square sizes only (e.g. 256,512,1024)")
+    return list(dict.fromkeys(h for h, _ in sizes))

@@ -1,8 +1,8 @@
 """Reproducing the paper: `pe stylize --optimize` (the Gatys baseline) and the `pe eval` group
 (`pe eval objective`, the paper's Fig. 5; `pe eval sr` lives in sreval_cmds.py).
 
-Defaults are plain literals equal to perceptual_edge.train.defaults (a test checks they agree),
-so that `pe --help` never imports torch.
+Defaults come from perceptual_edge.train.defaults, which imports no torch (`pe --help` stays
+instant).
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from typing import Any
 
 import typer
 
-from perceptual_edge.cli.common import comma_list, pe_command
+from perceptual_edge.cli.common import comma_list, pe_command, square_sizes
 from perceptual_edge.errors import InputError
+from perceptual_edge.train import defaults as D
 
-CONTENT_WEIGHT = 1.0
-STYLE_WEIGHT = 1e5
-TV_WEIGHT = 1e-6
-CONTENT_LAYER = "relu3_3"
-STYLE_LAYERS = "relu1_2,relu2_2,relu3_3,relu4_3"
+STYLE_LAYERS = ",".join(D.STYLE_LAYERS)
 
 LossNetOpt = typer.Option("vgg16", "--loss-net", help="vgg16 (ImageNet) or random (offline).")
 VggOpt = typer.Option(None, "--vgg-weights", help="torchvision vgg16-397923af.pth file.")
@@ -44,10 +41,12 @@ def _stylize(
     style_size: int | None = typer.Option(
         None, "--style-size", help="Shorter side of the style image (default: the content's)."
     ),
-    content_weight: float = typer.Option(CONTENT_WEIGHT, "--content-weight"),
-    style_weight: float = typer.Option(STYLE_WEIGHT, "--style-weight"),
-    tv_weight: float = typer.Option(TV_WEIGHT, "--tv-weight"),
-    content_layer: str = typer.Option(CONTENT_LAYER, "--content-layer", help="VGG-16 layer."),
+    content_weight: float = typer.Option(D.CONTENT_WEIGHT, "--content-weight"),
+    style_weight: float = typer.Option(D.STYLE_WEIGHT, "--style-weight"),
+    tv_weight: float = typer.Option(D.TV_WEIGHT, "--tv-weight"),
+    content_layer: str = typer.Option(
+        D.STYLE_CONTENT_LAYER, "--content-layer", help="VGG-16 layer."
+    ),
     style_layers: str = typer.Option(STYLE_LAYERS, "--style-layers", help="Comma-separated."),
     loss_net: str = LossNetOpt,
     vgg_weights: Path | None = VggOpt,
@@ -85,8 +84,8 @@ def _stylize(
         check_output(log, overwrite)
     content_img, style_img = load_image(content), load_image(style)
 
+    from perceptual_edge.paper.gatys import ObjectiveConfig, gatys_stylize, write_history
     from perceptual_edge.progress import Progress
-    from perceptual_edge.train.gatys import ObjectiveConfig, gatys_stylize, write_history
 
     cfg = ObjectiveConfig(
         content_weight=content_weight,
@@ -153,9 +152,9 @@ def _eval_objective(
     plot objective.png into the output folder. Loss weights, layers and loss network default
     to the ones the model was trained with.
     """
-    from perceptual_edge.train.objective import parse_sizes, prepare_outdir
+    from perceptual_edge.paper.fig5 import check_sizes, prepare_outdir
 
-    size_list = parse_sizes(sizes)
+    size_list = check_sizes(square_sizes(sizes))
     prepare_outdir(output, overwrite)  # fail before minutes of work, not after
     overrides: dict[str, Any] = {
         k: v
@@ -171,13 +170,13 @@ def _eval_objective(
         if v is not None
     }
 
-    from perceptual_edge.progress import Progress
-    from perceptual_edge.train.objective import (
+    from perceptual_edge.paper.fig5 import (
         beat_text,
         format_summary,
         objective_comparison,
         write_outputs,
     )
+    from perceptual_edge.progress import Progress
 
     bar: list[Any] = []  # one bar per (size, image) run
 

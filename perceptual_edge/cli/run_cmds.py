@@ -36,15 +36,6 @@ RUN_HELP = "\n\n".join(
 )
 
 
-def default_output(input_path: Path, model: Path) -> Path:
-    """photo.jpg + wave.onnx -> photo.wave.jpg; photos/ -> photos.wave/ (beside the input)."""
-    tag = model.stem
-    if input_path.is_dir():
-        resolved = input_path.resolve()
-        return resolved.parent / f"{resolved.name}.{tag}"
-    return input_path.with_name(f"{input_path.stem}.{tag}{input_path.suffix}")
-
-
 def register(app: typer.Typer) -> None:
     @pe_command(app, "run", help=RUN_HELP)
     def run(
@@ -91,68 +82,30 @@ def register(app: typer.Typer) -> None:
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
-        from perceptual_edge.image import IMAGE_EXTENSIONS
-        from perceptual_edge.runtime import pipeline
-        from perceptual_edge.runtime.postprocess import Processor, RunOptions
-        from perceptual_edge.video import VIDEO_EXTENSIONS, is_video_path
+        from perceptual_edge.models import open_model
+        from perceptual_edge.runtime.plan import VideoOptions, execute, plan_run
+        from perceptual_edge.runtime.postprocess import RunOptions
 
-        pipeline.check_model_path(model)
-        to_stdout = output == "-" or (input_ == "-" and output is None)
-        if to_stdout and as_json:
-            raise InputError("--json cannot be used when the image goes to stdout (-o -)")
-        if input_ == "-":
-            kind = "stream"
-        else:
-            src = Path(input_)
-            if not src.exists():
-                raise InputError(f"{src}: no such file or folder")
-            kind = "folder" if src.is_dir() else "video" if is_video_path(src) else "image"
-        if to_stdout and kind in ("folder", "video"):
-            raise InputError(f"-o - (stdout) takes a single image, not a {kind}")
-        dst = None if to_stdout else Path(output) if output else default_output(src, model)
-        if dst is not None and kind in ("image", "stream"):
-            if dst.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise InputError(f"{dst}: unknown image suffix {dst.suffix!r} (use .png or .jpg)")
-        if dst is not None and kind == "video" and dst.suffix.lower() not in VIDEO_EXTENSIONS:
-            raise InputError(
-                f"{dst}: a video output needs one of {', '.join(sorted(VIDEO_EXTENSIONS))}"
-            )
         options = RunOptions(
             max_size=max_size,
             tile=tile,
             tile_overlap=tile_overlap,
             preserve_color=preserve_color,
             strength=strength,
-            even=kind == "video",
         )
-        if dst is not None and kind != "folder":
-            from perceptual_edge.fsutil import check_output
-
-            check_output(dst, overwrite)  # before the model loads: fail fast, do no work
-        data = sys.stdin.buffer.read() if kind == "stream" else b""
-        with pipeline.open_model(model, backend=backend, device=device) as session:
-            processor = Processor(session, options)
-            if kind == "stream" or to_stdout:
-                encoded, result = pipeline.process_stream(
-                    processor,
-                    data if kind == "stream" else None,
-                    None if kind == "stream" else src,
-                    dst,
-                    overwrite=overwrite,
-                )
-                if encoded is not None:
-                    sys.stdout.buffer.write(encoded)
-                    sys.stdout.buffer.flush()
-                    return
-            elif kind == "image":
-                result = pipeline.process_image(processor, src, dst, overwrite=overwrite)
-            elif kind == "folder":
-                result = pipeline.process_folder(processor, src, dst, overwrite=overwrite)
-            else:
-                result = pipeline.process_video(
-                    processor, src, dst, batch=batch, codec=codec, crf=crf, overwrite=overwrite
-                )
+        plan = plan_run(
+            model, input_, output, options, VideoOptions(batch, codec, crf), overwrite=overwrite
+        )
+        if plan.output is None and as_json:
+            raise InputError("--json cannot be used when the image goes to stdout (-o -)")
+        stdin = sys.stdin.buffer.read() if plan.kind == "stream" else None
+        with open_model(plan.model, backend=backend, device=device) as session:
+            encoded, result = execute(plan, session, stdin=stdin)
             backend_name = session.backend_name
+        if encoded is not None:
+            sys.stdout.buffer.write(encoded)
+            sys.stdout.buffer.flush()
+            return
         for line in result.failed:
             typer.echo(f"pe: skipped: {line}", err=True)
         for line in result.warnings:

@@ -46,7 +46,7 @@ def register_eval_sr(eval_app: typer.Typer) -> None:
         ),
     ) -> None:
         """Score super-resolution with the standard protocol (Y channel, MATLAB bicubic)."""
-        from perceptual_edge.sreval import evaluate_sr, format_table
+        from perceptual_edge.paper.sreval import evaluate_sr, format_table
 
         if method is not None and method != "bicubic":
             raise InputError(f"--method must be 'bicubic', got {method!r}")

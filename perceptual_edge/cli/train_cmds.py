@@ -8,15 +8,16 @@ trains with DDP; --batch-size is then per process.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from perceptual_edge.cli.common import comma_list, pe_command
+from perceptual_edge.train import defaults as D  # torch-free: `pe --help` stays instant
 
-# Plain literals here (the defaults module is the source; tests check they agree) keep
-# `pe --help` free of any train/torch import.
-_STYLE_LAYERS = "relu1_2,relu2_2,relu3_3,relu4_3"
+if TYPE_CHECKING:
+    from perceptual_edge.train.config import TrainConfig
+
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 train_app = typer.Typer(
@@ -27,13 +28,16 @@ train_app = typer.Typer(
 
 DataOpt = typer.Option(..., "--data", help="Folder of training images (searched recursively).")
 OutOpt = typer.Option(..., "-o", "--output", help="Checkpoint to write (.pth).")
-BatchOpt = typer.Option(4, "--batch-size", help="Images per step (per process under torchrun).")
+BatchOpt = typer.Option(
+    D.BATCH_SIZE, "--batch-size", help="Images per step (per process under torchrun)."
+)
 EpochsOpt = typer.Option(None, "--epochs", help="Train for this many passes over the data.")
-LrOpt = typer.Option(1e-3, "--lr", help="Adam learning rate.")
-TvOpt = typer.Option(1e-6, "--tv-weight", help="Total-variation weight (0 disables it).")
-NormOpt = typer.Option("instance", "--norm", help="instance (default) or batch (the paper).")
-UpOpt = typer.Option("nearest-conv", "--upsample", help="nearest-conv (default) or deconv.")
-ActOpt = typer.Option("tanh", "--output-activation", help="tanh (the paper) or clamp.")
+LrOpt = typer.Option(D.LR, "--lr", help="Adam learning rate.")
+TvOpt = typer.Option(D.TV_WEIGHT, "--tv-weight", help="Total-variation weight (0 disables it).")
+NormOpt = typer.Option(D.NORMS[0], "--norm", help="instance (default) or batch (the paper).")
+UpOpt = typer.Option(D.UPSAMPLES[0], "--upsample", help="nearest-conv (default) or deconv.")
+ActOpt = typer.Option(D.OUTPUTS[0], "--output-activation", help="tanh (the paper) or clamp.")
+ContentOpt = typer.Option(D.CONTENT_WEIGHT, "--content-weight", help="Feature-loss weight.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for weights and data order.")
 CkptOpt = typer.Option(1000, "--checkpoint-every", help="Save every N steps (0: only at the end).")
 SampleOpt = typer.Option(2000, "--sample-every", help="Write samples every N steps (0: never).")
@@ -47,11 +51,9 @@ OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing outp
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
-def _run(options: dict[str, Any], quiet: bool) -> None:
-    from perceptual_edge.train.config import TrainConfig
+def _run(cfg: TrainConfig, quiet: bool) -> None:
     from perceptual_edge.train.loop import train
 
-    cfg = TrainConfig(**options)
     result = train(cfg, progress=False if quiet else None)
     if result.interrupted:
         if result.is_main:
@@ -74,6 +76,20 @@ def _run(options: dict[str, Any], quiet: bool) -> None:
     )
 
 
+# The options both commands share, by name: each command adds its own on top.
+_COMMON = (
+    "data", "output", "image_size", "batch_size", "iterations", "epochs", "lr",
+    "content_weight", "tv_weight", "content_layer", "norm", "upsample", "output_activation",
+    "seed", "checkpoint_every", "sample_every", "log_every", "resume", "device", "amp",
+    "loss_net", "vgg_weights", "overwrite",
+)  # fmt: skip
+
+
+def _common(values: dict[str, Any]) -> dict[str, Any]:
+    """The shared TrainConfig fields, picked by name from a command's parameters."""
+    return {name: values[name] for name in _COMMON}
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
@@ -83,21 +99,29 @@ def style_cmd(
     style: Path = typer.Option(..., "--style", help="The style image."),
     data: Path = DataOpt,
     output: Path = OutOpt,
-    image_size: int = typer.Option(256, "--image-size", help="Training crop size (multiple of 4)."),
+    image_size: int = typer.Option(
+        D.IMAGE_SIZE, "--image-size", help="Training crop size (multiple of 4)."
+    ),
     style_size: int = typer.Option(
         None, "--style-size", help="Shorter side of the style image (default: --image-size)."
     ),
     batch_size: int = BatchOpt,
     iterations: int = typer.Option(
-        None, "--iterations", help="Optimiser steps (default 40000, or from --epochs)."
+        None, "--iterations", help=f"Optimiser steps (default {D.ITERATIONS}, or from --epochs)."
     ),
     epochs: float = EpochsOpt,
     lr: float = LrOpt,
-    content_weight: float = typer.Option(1.0, "--content-weight", help="Feature-loss weight."),
-    style_weight: float = typer.Option(1e5, "--style-weight", help="Style (Gram) loss weight."),
+    content_weight: float = ContentOpt,
+    style_weight: float = typer.Option(
+        D.STYLE_WEIGHT, "--style-weight", help="Style (Gram) loss weight."
+    ),
     tv_weight: float = TvOpt,
-    content_layer: str = typer.Option("relu3_3", "--content-layer", help="VGG-16 layer."),
-    style_layers: str = typer.Option(_STYLE_LAYERS, "--style-layers", help="Comma-separated."),
+    content_layer: str = typer.Option(
+        D.STYLE_CONTENT_LAYER, "--content-layer", help="VGG-16 layer."
+    ),
+    style_layers: str = typer.Option(
+        ",".join(D.STYLE_LAYERS), "--style-layers", help="Comma-separated."
+    ),
     norm: str = NormOpt,
     upsample: str = UpOpt,
     output_activation: str = ActOpt,
@@ -114,10 +138,17 @@ def style_cmd(
     quiet: bool = QuietOpt,
 ) -> None:
     """Train a style-transfer network (Johnson et al. 2016) on a folder of content images."""
-    options = dict(locals())
-    quiet = options.pop("quiet")
-    options["style_layers"] = comma_list(style_layers)
-    _run({"task": "style", **options}, quiet)
+    from perceptual_edge.train.config import TrainConfig
+
+    cfg = TrainConfig(
+        task="style",
+        style=style,
+        style_size=style_size,
+        style_weight=style_weight,
+        style_layers=comma_list(style_layers),
+        **_common(locals()),
+    )
+    _run(cfg, quiet)
 
 
 @pe_command(train_app, "sr")
@@ -126,17 +157,21 @@ def sr_cmd(
     output: Path = OutOpt,
     factor: int = typer.Option(4, "--factor", help="Upscaling factor: 4 or 8."),
     loss: str = typer.Option("feat", "--loss", help="feat (relu2_2 feature loss) or pixel."),
-    image_size: int = typer.Option(288, "--image-size", help="HR patch size (multiple of factor)."),
+    image_size: int = typer.Option(
+        D.SR_PATCH, "--image-size", help="HR patch size (multiple of factor)."
+    ),
     batch_size: int = BatchOpt,
     iterations: int = typer.Option(
-        None, "--iterations", help="Optimiser steps (default 200000, or from --epochs)."
+        None,
+        "--iterations",
+        help=f"Optimiser steps (default {D.SR_ITERATIONS}, or from --epochs).",
     ),
     epochs: float = EpochsOpt,
     lr: float = LrOpt,
-    content_weight: float = typer.Option(1.0, "--content-weight", help="Feature-loss weight."),
+    content_weight: float = ContentOpt,
     pixel_weight: float = typer.Option(1.0, "--pixel-weight", help="Pixel-loss weight."),
     tv_weight: float = TvOpt,
-    content_layer: str = typer.Option("relu2_2", "--content-layer", help="VGG-16 layer."),
+    content_layer: str = typer.Option(D.SR_CONTENT_LAYER, "--content-layer", help="VGG-16 layer."),
     norm: str = NormOpt,
     upsample: str = UpOpt,
     output_activation: str = ActOpt,
@@ -153,6 +188,9 @@ def sr_cmd(
     quiet: bool = QuietOpt,
 ) -> None:
     """Train a x4/x8 super-resolution network: 288x288 HR patches, blurred bicubic LR."""
-    options = dict(locals())
-    quiet = options.pop("quiet")
-    _run({"task": "sr", **options}, quiet)
+    from perceptual_edge.train.config import TrainConfig
+
+    cfg = TrainConfig(
+        task="sr", factor=factor, loss=loss, pixel_weight=pixel_weight, **_common(locals())
+    )
+    _run(cfg, quiet)

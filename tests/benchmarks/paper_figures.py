@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from perceptual_edge.image import save_image
+    from perceptual_edge.paper.gatys_bench import format_speed_table, gatys_speed_table
     from perceptual_edge.samples import style_image, write_sample_dataset
-    from perceptual_edge.train.gatys_bench import format_speed_table, gatys_speed_table
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

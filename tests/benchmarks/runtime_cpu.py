@@ -41,10 +41,11 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import make_checkpoint
 
+    from perceptual_edge.cli.common import parse_sizes
     from perceptual_edge.export import onnx_from_checkpoint
     from perceptual_edge.image import pad_to_multiple
     from perceptual_edge.runtime import Session
-    from perceptual_edge.runtime.bench import count_conv_flops, parse_sizes, sgemm_gflops
+    from perceptual_edge.runtime.bench import count_conv_flops, sgemm_gflops
     from perceptual_edge.runtime.ort_backend import physical_cores
     from perceptual_edge.train.checkpoint import load_model
 

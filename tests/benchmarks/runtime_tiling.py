@@ -2,7 +2,7 @@
 
     python tests/benchmarks/runtime_tiling.py [--tiles 256,512] [--overlap 64] [--global-stats]
 
-Networks: seeded random-weight checkpoints (tests/conftest.py make_checkpoint), exported to
+Networks: seeded random-weight checkpoints (tests/helpers.py make_checkpoint), exported to
 ONNX; photos from ../shared/data/content (SR: a 192x256 crop, so the whole x4 output fits).
 Plain tiling normalises each tile with its own instance-norm statistics. --global-stats adds
 an experiment (needs the `onnx` package): the graph is rewritten so that every
@@ -129,7 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     tiles = [int(t) for t in args.tiles.split(",")]
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_checkpoint
+    from helpers import make_checkpoint
 
     from perceptual_edge.export import onnx_from_checkpoint
     from perceptual_edge.image import load_image

@@ -5,7 +5,7 @@
 The plain step is written the way pytorch/examples' fast_neural_style does it: the VGG-16 loss
 network runs in full (to relu4_3) on both the output batch and the content batch every step,
 outside no_grad, contiguous (NCHW) tensors, out-of-place ReLUs, no caching. Ours is the step
-`pe train` runs (`perceptual_edge.train.step.StyleObjective`): the content branch under
+`pe train` runs (`perceptual_edge.train.objectives.StyleObjective`): the content branch under
 no_grad and only up to the content layer, in-place ReLUs; channels_last as `pe train` uses it
 (CUDA only; `--channels-last on` tries it on CPU).
 Both optimise the same objective (same layers and weights, checked below) with the same
@@ -23,8 +23,8 @@ import torch
 
 from perceptual_edge.train import build_network, load_loss_network, network_config
 from perceptual_edge.train import defaults as D
-from perceptual_edge.train.losses import feature_loss, gram, style_loss, total_variation
-from perceptual_edge.train.step import StyleObjective
+from perceptual_edge.train.losses import gram, squared_error, style_loss, total_variation
+from perceptual_edge.train.objectives import StyleObjective
 
 
 class PlainStep:
@@ -40,7 +40,7 @@ class PlainStep:
     def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.net(x)
         fy, fx = self.vgg(y), self.vgg(x)  # the full network, twice
-        content = feature_loss(fy[D.STYLE_CONTENT_LAYER], fx[D.STYLE_CONTENT_LAYER])
+        content = squared_error(fy[D.STYLE_CONTENT_LAYER], fx[D.STYLE_CONTENT_LAYER])
         loss = (
             D.CONTENT_WEIGHT * content
             + D.STYLE_WEIGHT * style_loss(fy, self.target, D.STYLE_LAYERS)

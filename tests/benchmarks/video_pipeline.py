@@ -59,7 +59,7 @@ def make_model(folder: Path) -> Path:
 
 def decoded_frames(clip: Path, max_size: int | None) -> list[np.ndarray]:
     """All frames, prepared exactly as `pe run` prepares them (--max-size, even sides)."""
-    from perceptual_edge.runtime.postprocess import fit_long_side, resize
+    from perceptual_edge.image import fit_long_side, resize
     from perceptual_edge.video import VideoFrame, VideoReader
 
     frames = []
@@ -67,7 +67,7 @@ def decoded_frames(clip: Path, max_size: int | None) -> list[np.ndarray]:
         for item in r:
             if isinstance(item, VideoFrame):
                 h, w = fit_long_side(*item.image.shape[:2], max_size, even=True)
-                frames.append(resize(item.image, h, w))
+                frames.append(resize(item.image, h, w, "lanczos"))
     return frames
 
 

@@ -130,3 +130,50 @@ def test_iter_image_files_recursive_sorted(tmp_path):
         (tmp_path / rel).write_bytes(b"x")
     names = [p.relative_to(tmp_path).as_posix() for p in iter_image_files(tmp_path)]
     assert names == ["a.jpg", "b/1.png", "b/2.PNG"]
+
+
+def test_gaussian_kernel_and_blur() -> None:
+    from perceptual_edge.image import gaussian_blur, gaussian_kernel
+
+    k = gaussian_kernel(1.0)
+    assert len(k) == 7 and abs(k.sum() - 1) < 1e-12 and k[3] == k.max()
+    assert k[2] / k[3] == pytest.approx(np.exp(-0.5))
+    img = np.zeros((9, 9, 1))
+    img[4, 4, 0] = 1.0
+    for border in ("reflect", "symmetric"):
+        blurred = gaussian_blur(img, 1.0, border)
+        assert blurred[4, 4, 0] == pytest.approx(k[3] ** 2)
+        assert blurred.sum() == pytest.approx(1.0)
+
+
+def test_gaussian_blur_matches_a_direct_2d_filter() -> None:
+    from perceptual_edge.image import gaussian_blur, gaussian_kernel
+
+    img = np.random.default_rng(2).random((9, 10)) * 255
+    k2 = np.outer(gaussian_kernel(1.0), gaussian_kernel(1.0))
+    for border in ("symmetric", "reflect"):
+        pad = np.pad(img, 3, mode=border)
+        want = [[np.sum(pad[i : i + 7, j : j + 7] * k2) for j in range(10)] for i in range(9)]
+        np.testing.assert_allclose(gaussian_blur(img, 1.0, border), want, atol=1e-10)
+
+
+def test_resize_center_crop_keeps_the_centre() -> None:
+    from perceptual_edge.image import resize_center_crop
+
+    img = np.zeros((40, 80, 3), np.uint8)
+    img[:, 30:50] = 255  # a white band in the middle
+    out = resize_center_crop(img, 20)
+    assert out.shape == (20, 20, 3)
+    assert out[:, 10].mean() == 255 and out[:, 0].mean() == 0
+
+
+def test_resize_keeps_kind_and_refuses_unknown_methods() -> None:
+    from perceptual_edge.image import resize, resize_shorter_side
+
+    img = np.random.default_rng(0).integers(0, 256, (10, 20, 3), np.uint8)
+    assert resize(img, 10, 20) is img
+    assert resize(img, 5, 7, "lanczos").dtype == np.uint8
+    assert resize(img.astype(np.float32), 5, 7).dtype == np.float32
+    assert resize_shorter_side(img, 30).shape == (30, 60, 3)
+    with pytest.raises(ValueError, match="resampling"):
+        resize(img, 5, 5, "cubic")

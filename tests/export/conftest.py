@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import TINY_SR, make_checkpoint
 from typer.testing import CliRunner
-
-
-def _root_make_checkpoint() -> Callable[..., Path]:
-    """tests/conftest.py's make_checkpoint (tests/ is not a package, so load it by path)."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_pe_tests_root_conftest", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_checkpoint
 
 
 @pytest.fixture(scope="session")
 def make_ckpt() -> Callable[..., Path]:
     """make_checkpoint(path, network="style", seed=0, **options) -> Path."""
-    return _root_make_checkpoint()
+    return make_checkpoint
 
 
 @dataclass(frozen=True)
@@ -64,9 +54,6 @@ def exported(style_ckpt: Path, tmp_path_factory: pytest.TempPathFactory, runner)
     )
     assert result.exit_code == 0, result.output
     return Exported(style_ckpt, folder, repo, result.stdout)
-
-
-TINY_SR = {"res_blocks": 1, "channels": 16}  # every layer type of the SR net, exported fast
 
 
 @pytest.fixture(scope="session")

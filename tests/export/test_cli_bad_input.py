@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_SR
 
 from perceptual_edge.cli import app
-
-TINY_SR = {"res_blocks": 1, "channels": 16}  # a small SR network: a fast export
 
 
 class Payload:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from helpers import TINY_SR
 from onnx import TensorProto, helper
 
 from perceptual_edge.errors import InputError
@@ -18,7 +19,6 @@ from perceptual_edge.spec import ModelSpec
 
 # Small widths, one residual block: every layer type of the real networks, exported fast.
 TINY_STYLE = {"res_blocks": 1, "channels": (8, 16, 32)}
-TINY_SR = {"res_blocks": 1, "channels": 16}
 
 
 def _torch_reference(ckpt: Path, x: np.ndarray) -> np.ndarray:

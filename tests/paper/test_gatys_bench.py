@@ -9,8 +9,8 @@ import pytest
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import save_image
+from perceptual_edge.paper.gatys_bench import format_speed_table, gatys_speed_table
 from perceptual_edge.samples import style_image
-from perceptual_edge.train.gatys_bench import format_speed_table, gatys_speed_table
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`pe eval sr` and perceptual_edge.sreval: models, the bicubic baseline, output, bad input."""
+"""`pe eval sr` and perceptual_edge.paper.sreval: models, bicubic baseline, output, bad input."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from perceptual_edge import srmetrics
 from perceptual_edge.cli.sreval_cmds import register_eval_sr
 from perceptual_edge.image import load_image, save_image
+from perceptual_edge.paper import srmetrics
+from perceptual_edge.paper.sreval import ImageScore, SrEvalResult, evaluate_sr, format_table
 from perceptual_edge.samples import content_image
-from perceptual_edge.sreval import ImageScore, SrEvalResult, evaluate_sr, format_table
 
 
 def _eval_app() -> typer.Typer:
@@ -199,7 +199,7 @@ def test_infinite_psnr_becomes_null_in_json() -> None:
 
 def test_bicubic_evaluation_never_imports_torch(shared_data) -> None:
     code = (
-        "import sys; from perceptual_edge.sreval import evaluate_sr; "
+        "import sys; from perceptual_edge.paper.sreval import evaluate_sr; "
         f"r = evaluate_sr({str(shared_data / 'sr' / 'Set5')!r}, factor=4, limit=1); "
         "assert r.images; print('torch' in sys.modules)"
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_asserts import assert_one_line_error
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from perceptual_edge.cli import app

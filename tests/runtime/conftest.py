@@ -1,50 +1,8 @@
-"""Fakes shared by the runtime tests: a backend with a TensorRT-like profile limit."""
+"""Fixtures of the runtime tests (the shared fakes are in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-
-from perceptual_edge.spec import ModelSpec, sr_spec, style_spec
-
-
-class FakeBackend:
-    """Nearest-neighbour 'network' (exact under tiling) with an optional profile limit."""
-
-    def __init__(self, spec: ModelSpec, max_hw: tuple[int, int] | None = None) -> None:
-        self.name = "fake"
-        self.spec = spec
-        self.max_input_hw = max_hw
-        self.max_batch = 2 if max_hw else None
-        self.calls: list[tuple[int, ...]] = []
-        self.closed = False
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        assert batch.dtype == np.float32
-        assert batch.shape[2] % self.spec.multiple == 0 and batch.shape[3] % self.spec.multiple == 0
-        if self.max_input_hw is not None:
-            assert batch.shape[2] <= self.max_input_hw[0] and batch.shape[3] <= self.max_input_hw[1]
-            assert batch.shape[0] <= self.max_batch
-        self.calls.append(batch.shape)
-        s = self.spec.scale
-        return (255.0 - batch).repeat(s, axis=2).repeat(s, axis=3)
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def fake_session(monkeypatch: pytest.MonkeyPatch):
-    """A factory: fake_session(kind='style'|'sr', max_hw=None) -> Session over FakeBackend."""
-    from perceptual_edge.runtime import session as session_mod
-
-    def make(kind: str = "style", max_hw: tuple[int, int] | None = None):
-        spec = style_spec() if kind == "style" else sr_spec(4)
-        backend = FakeBackend(spec, max_hw)
-        monkeypatch.setattr(session_mod, "open_backend", lambda *a, **k: backend)
-        return session_mod.Session("fake.onnx"), backend
-
-    return make
 
 
 class DLPackOnly:

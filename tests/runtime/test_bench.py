@@ -5,9 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from perceptual_edge.cli import app
+from perceptual_edge.cli.common import parse_sizes
 from perceptual_edge.errors import InputError
 from perceptual_edge.runtime import Session
-from perceptual_edge.runtime.bench import count_conv_flops, parse_sizes, sgemm_gflops
+from perceptual_edge.runtime.bench import count_conv_flops, sgemm_gflops
 
 runner = CliRunner()
 

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import invert_session
 
-from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.errors import InputError
+from perceptual_edge.image import fit_long_side, resize
 from perceptual_edge.runtime.postprocess import (
     Processor,
     RunOptions,
     blend,
-    fit_long_side,
     luminance,
     preserve_color,
-    resize,
 )
 from perceptual_edge.samples import content_image
-from perceptual_edge.spec import sr_spec, style_spec
-
-
-class InvertSession:
-    """A stand-in network: 255 - x, nearest-upscaled for SR; counts its calls."""
-
-    def __init__(self, kind: str = "style") -> None:
-        self.spec = style_spec() if kind == "style" else sr_spec(4)
-        self.batches: list[tuple[int, ...]] = []
-
-    def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        self.batches.append(batch.shape)
-        s = self.spec.scale
-        return (255.0 - batch).repeat(s, axis=2).repeat(s, axis=3)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        y = self.run_batch(x.transpose(2, 0, 1)[None].astype(np.float32))
-        return np.clip(y[0].transpose(1, 2, 0), 0, 255).astype(np.uint8)
 
 
 def _ycbcr(img: np.ndarray) -> np.ndarray:
@@ -53,13 +35,6 @@ def test_fit_long_side():
     assert fit_long_side(333, 517, 200, even=True) == (128, 200)
     assert fit_long_side(33, 21, 100, even=True) == (33, 21)  # not resized: kept odd
     assert fit_long_side(3, 3, 2, even=True) == (2, 2)
-
-
-def test_resize_shapes():
-    img = content_image(0, 40, 60)
-    assert resize(img, 40, 60) is img
-    assert resize(img, 20, 30).shape == (20, 30, 3)
-    assert resize(img, 160, 240, upscale=True).shape == (160, 240, 3)
 
 
 def test_preserve_color_takes_luma_from_output_and_chroma_from_reference():
@@ -107,30 +82,30 @@ def test_run_options_validation():
 
 
 def test_processor_batches_same_size_frames_once():
-    s = InvertSession()
+    s, backend = invert_session()
     p = Processor(s)
     frames = [content_image(i, 24, 32) for i in range(3)]
     outs = p.run_many(frames)
-    assert s.batches == [(3, 3, 24, 32)]
+    assert backend.calls == [(3, 3, 24, 32)]
     for f, o in zip(frames, outs, strict=True):
         assert np.array_equal(o, 255 - f)
 
 
 def test_processor_max_size_strength_and_sr_reference():
-    s = InvertSession("sr")
+    s, _ = invert_session("sr")
     img = content_image(3, 40, 80)
     out = Processor(s, RunOptions(max_size=40)).run(img)
     assert out.shape == (80, 160, 3)  # 20x40 after --max-size, x4
     # Strength 0 gives the reference: for SR the bicubic upscale of the (resized) input.
     out0 = Processor(s, RunOptions(strength=0.0)).run(img)
-    assert np.array_equal(out0, resize(img, 160, 320, upscale=True))
+    assert np.array_equal(out0, resize(img, 160, 320, "bicubic"))
     half = Processor(s, RunOptions(strength=0.5)).run(img).astype(float)
     full = Processor(s).run(img).astype(float)
     assert np.abs(half - (full + out0) / 2).max() <= 1.0
 
 
 def test_processor_preserve_color_on_style():
-    s = InvertSession()
+    s, _ = invert_session()
     img = content_image(4, 32, 32)
     out = Processor(s, RunOptions(preserve_color=True)).run(img)
     # Inverting then keeping the input's chroma: the luma is inverted, the chroma is kept.
@@ -140,18 +115,11 @@ def test_processor_preserve_color_on_style():
     assert np.abs(y[..., 1:] - _ycbcr(img)[..., 1:])[ok].max() < 1.0
 
 
-def test_processor_refuses_tile_without_session_support():
-    with pytest.raises(UnavailableError, match="--tile"):
-        Processor(InvertSession(), RunOptions(tile=64))
-
-
-def test_processor_passes_tile_to_session():
-    calls = []
-
-    class Tiled(InvertSession):
-        def run(self, x, tile=None, tile_overlap=None):  # type: ignore[override]
-            calls.append((tile, tile_overlap))
-            return super().run(x)
-
-    Processor(Tiled(), RunOptions(tile=64, tile_overlap=8)).run_many([content_image(0, 8, 8)] * 2)
-    assert calls == [(64, 8), (64, 8)]
+def test_processor_tiles_each_image_through_the_session():
+    s, backend = invert_session("sr")
+    frames = [content_image(i, 40, 52) for i in range(2)]
+    outs = Processor(s, RunOptions(tile=16, tile_overlap=4)).run_many(frames)
+    # Tiled: one image at a time, in 16x16 tiles (x4 out), never the whole 40x52 frame.
+    assert backend.calls and all(c[0] == 1 and c[2:] == (16, 16) for c in backend.calls)
+    for f, o in zip(frames, outs, strict=True):
+        assert np.array_equal(o, (255 - f).repeat(4, 0).repeat(4, 1))

@@ -75,7 +75,7 @@ def test_bad_model_files(tmp_path, content):
     p.write_bytes(content)
     with pytest.raises(InputError):
         Session(p)
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="no such model file"):
         Session(tmp_path / "missing.onnx")
     with pytest.raises(InputError, match="unknown model file type"):
         Session(tmp_path / "model.bin")

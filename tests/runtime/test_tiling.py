@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import invert_session
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import load_image
@@ -68,8 +69,8 @@ def test_tile_rounding_and_bad_overlap():
         round_tile(0, style_spec())
 
 
-def test_session_tiles_on_request_and_auto_tiles_past_the_profile(fake_session):
-    s, backend = fake_session("sr", max_hw=(40, 40))
+def test_session_tiles_on_request_and_auto_tiles_past_the_profile():
+    s, backend = invert_session("sr", max_hw=(40, 40))
     assert s.max_input_hw == (40, 40)
     img = np.random.default_rng(2).integers(0, 256, (90, 70, 3), dtype=np.uint8)
     with pytest.warns(RuntimeWarning, match="exceeds the engine's profile"):

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import InvertBackend, invert_session
 
 from perceptual_edge.errors import InputError, OutputExistsError
-from perceptual_edge.runtime.pipeline import process_video
 from perceptual_edge.runtime.postprocess import Processor, RunOptions
+from perceptual_edge.runtime.video_run import process_video
 from perceptual_edge.samples import write_sample_clip
+from perceptual_edge.spec import style_spec
 from perceptual_edge.video import (
     VideoFrame,
     VideoReader,
     VideoWriter,
     is_video_path,
 )
-
-from .test_postprocess import InvertSession
 
 
 def probe(path: Path) -> dict:
@@ -81,7 +81,7 @@ def test_reader_info_and_items(clip):
 @pytest.mark.parametrize("batch", [1, 5])
 def test_pipeline_keeps_timing_order_and_audio(clip, tmp_path, batch):
     out = tmp_path / "out.mp4"
-    res = process_video(Processor(InvertSession()), clip, out, batch=batch, crf=0)
+    res = process_video(Processor(invert_session()[0]), clip, out, batch=batch, crf=0)
     assert res.items == 12 and res.audio == "copied" and res.warnings == []
     a, b = probe(clip), probe(out)
     assert len(b["frames"]) == len(a["frames"]) and b["fps"] == a["fps"]
@@ -94,7 +94,7 @@ def test_pipeline_keeps_timing_order_and_audio(clip, tmp_path, batch):
 
 def test_pipeline_sr_and_max_size(clip, tmp_path):
     out = tmp_path / "sr.mkv"
-    p = Processor(InvertSession("sr"), RunOptions(max_size=33, even=True))
+    p = Processor(invert_session("sr")[0], RunOptions(max_size=33, even=True))
     res = process_video(p, clip, out, batch=3)
     info = probe(out)
     # 64x48 -> long side 33 -> 33x25 -> even 32x24 -> x4
@@ -105,7 +105,7 @@ def test_pipeline_sr_and_max_size(clip, tmp_path):
 def test_odd_output_size_is_kept(tmp_path):
     src = write_sample_clip(tmp_path / "odd.mkv", frames=4, size=(33, 21), fps=8, with_audio=False)
     out = tmp_path / "odd.out.mp4"
-    res = process_video(Processor(InvertSession(), RunOptions(even=True)), src, out)
+    res = process_video(Processor(invert_session()[0], RunOptions(even=True)), src, out)
     info = probe(out)
     assert (info["width"], info["height"]) == (33, 21) and len(info["frames"]) == 4
     assert res.audio == "none" and any("yuv444p" in n for n in res.warnings)
@@ -113,7 +113,7 @@ def test_odd_output_size_is_kept(tmp_path):
 
 def test_webm_output_reencodes_aac_with_a_note(clip, tmp_path):
     out = tmp_path / "out.webm"
-    res = process_video(Processor(InvertSession()), clip, out)
+    res = process_video(Processor(invert_session()[0]), clip, out)
     info = probe(out)
     assert info["audio_codec"] == "opus" and res.audio == "re-encoded"
     assert len(info["frames"]) == 12
@@ -125,7 +125,7 @@ def test_truncated_video_gives_frames_up_to_damage(tmp_path, shared_data):
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 5])
     out = tmp_path / "cut.out.mp4"
-    p = Processor(InvertSession(), RunOptions(max_size=32, even=True))
+    p = Processor(invert_session()[0], RunOptions(max_size=32, even=True))
     res = process_video(p, cut, out, batch=4)
     assert 0 < res.items < 185
     assert len(probe(out)["frames"]) == res.items
@@ -135,7 +135,7 @@ def test_truncated_video_gives_frames_up_to_damage(tmp_path, shared_data):
 def test_friday_audio_copied_byte_for_byte(tmp_path, shared_data):
     src = shared_data / "video" / "friday.mp4"
     out = tmp_path / "friday.out.mp4"
-    p = Processor(InvertSession(), RunOptions(max_size=32, even=True))
+    p = Processor(invert_session()[0], RunOptions(max_size=32, even=True))
     res = process_video(p, src, out, batch=8)
     a, b = probe(src), probe(out)
     assert res.items == len(a["frames"]) == len(b["frames"]) == 185
@@ -160,15 +160,16 @@ def test_bad_video_inputs(tmp_path):
 
 @pytest.mark.parametrize("error", [InputError("boom"), KeyboardInterrupt()])
 def test_failure_mid_video_leaves_no_file(clip, tmp_path, error):
-    class Boom(InvertSession):
-        def run_batch(self, batch):
-            if len(self.batches) >= 2:
+    class Boom(InvertBackend):
+        def infer(self, batch):
+            if len(self.calls) >= 2:
                 raise error
-            return super().run_batch(batch)
+            return super().infer(batch)
 
+    session, _ = invert_session(backend=Boom(style_spec()))
     out = tmp_path / "out.mp4"
     with pytest.raises(type(error)):
-        process_video(Processor(Boom()), clip, out, batch=2)
+        process_video(Processor(session), clip, out, batch=2)
     assert list(tmp_path.iterdir()) == []  # not even the temporary file
 
 
@@ -176,12 +177,12 @@ def test_existing_output_and_bad_codec(clip, tmp_path):
     out = tmp_path / "out.mp4"
     out.write_bytes(b"keep")
     with pytest.raises(OutputExistsError):
-        process_video(Processor(InvertSession()), clip, out)
+        process_video(Processor(invert_session()[0]), clip, out)
     assert out.read_bytes() == b"keep"
     with pytest.raises(InputError, match="encoder"):
-        process_video(Processor(InvertSession()), clip, tmp_path / "x.mp4", codec="nope264")
+        process_video(Processor(invert_session()[0]), clip, tmp_path / "x.mp4", codec="nope264")
     with pytest.raises(InputError, match="cannot hold"):
-        process_video(Processor(InvertSession()), clip, tmp_path / "x.webm", codec="libx264")
+        process_video(Processor(invert_session()[0]), clip, tmp_path / "x.webm", codec="libx264")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
@@ -199,7 +200,7 @@ def test_container_pairs_keep_frames_and_duration(tmp_path, src_suffix, dst_suff
     # AVI has no presentation timestamps and counts time in frames: the risky pairings.
     src = write_sample_clip(tmp_path / f"in{src_suffix}", frames=10, size=(32, 24), fps=10)
     out = tmp_path / f"out{dst_suffix}"
-    res = process_video(Processor(InvertSession()), src, out, batch=3)
+    res = process_video(Processor(invert_session()[0]), src, out, batch=3)
     a, b = probe(src), probe(out)
     assert res.items == len(b["frames"]) == 10 and res.audio == "copied"
     assert b["fps"] == 10

@@ -7,9 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from perceptual_edge.train.losses import (  # noqa: E402
-    feature_loss,
     gram,
-    pixel_loss,
+    squared_error,
     style_loss,
     total_variation,
 )
@@ -27,9 +26,9 @@ def test_feature_loss_by_hand() -> None:
     y = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2)
     t = torch.tensor([[[[0.0, 2.0], [3.0, 6.0]]]])
     # squared differences 1, 0, 0, 4 -> sum 5 / (C*H*W = 4)
-    assert feature_loss(y, t).item() == pytest.approx(1.25)
+    assert squared_error(y, t).item() == pytest.approx(1.25)
     # Averaged over the batch: a second, identical pair leaves the value unchanged.
-    assert feature_loss(torch.cat([y, y]), torch.cat([t, t])).item() == pytest.approx(1.25)
+    assert squared_error(torch.cat([y, y]), torch.cat([t, t])).item() == pytest.approx(1.25)
 
 
 def test_style_loss_by_hand() -> None:
@@ -56,12 +55,12 @@ def test_pixel_loss_by_hand() -> None:
     y = torch.tensor([[[[10.0, 0.0]], [[0.0, 0.0]], [[0.0, 2.0]]]])  # (1, 3, 1, 2)
     t = torch.zeros_like(y)
     # (100 + 4) / (C*H*W = 6)
-    assert pixel_loss(y, t).item() == pytest.approx(104 / 6)
+    assert squared_error(y, t).item() == pytest.approx(104 / 6)
 
 
 def test_style_objective_matches_the_loss_functions() -> None:
     """The fast step (no-grad, truncated content branch) gives the plain step's values."""
-    from perceptual_edge.train.step import StyleObjective
+    from perceptual_edge.train.objectives import StyleObjective
     from perceptual_edge.train.vgg import load_loss_network
 
     torch.manual_seed(0)
@@ -73,7 +72,7 @@ def test_style_objective_matches_the_loss_functions() -> None:
     obj = StyleObjective(vgg, style, "relu3_3", layers, 1.0, 1e5, 1e-6)
     got = obj(y, x)
     fy, fx, fs = vgg(y), vgg(x), vgg(style)
-    content = feature_loss(fy["relu3_3"], fx["relu3_3"])
+    content = squared_error(fy["relu3_3"], fx["relu3_3"])
     sl = style_loss(fy, {k: gram(v) for k, v in fs.items()}, layers)
     tv = total_variation(y)
     assert got["content"].item() == pytest.approx(content.item(), rel=1e-5)

@@ -33,11 +33,20 @@ import torch
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.fsutil import write_text_atomic
-from perceptual_edge.image import PIXEL_MAX, PIXEL_MIN, batch_to_image, image_to_batch
+from perceptual_edge.image import (
+    PIXEL_MAX,
+    PIXEL_MIN,
+    batch_to_image,
+    center_crop,
+    image_to_batch,
+    resize,
+    resize_shorter_side,
+)
 from perceptual_edge.train import defaults
+from perceptual_edge.train.defaults import LAYER_INDEX
 from perceptual_edge.train.device import select_device, synchronize
-from perceptual_edge.train.losses import feature_loss, gram, style_loss, total_variation
-from perceptual_edge.train.vgg import LAYER_INDEX, VGG16Features, load_loss_network
+from perceptual_edge.train.losses import gram, squared_error, style_loss, total_variation
+from perceptual_edge.train.vgg import VGG16Features, load_loss_network
 
 INITS = ("noise", "content")
 MIN_SIZE = 16  # VGG-16 pools four times before relu4_3; smaller images leave ~nothing there
@@ -45,25 +54,6 @@ TERMS = ("objective", "content", "style", "tv")
 
 # Called after every iteration with (iteration, record); iteration 0 is the initial image.
 ProgressFn = Callable[[int, dict[str, float]], None]
-
-
-def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (height, width, 3) uint8, bicubic (antialiased by PIL when shrinking)."""
-    from PIL import Image
-
-    if image.shape[:2] == (height, width):
-        return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
-
-
-def resize_shorter_side(image: np.ndarray, size: int | None) -> np.ndarray:
-    """Scale so the shorter side is `size` (keeping the aspect ratio), as `pe train style`
-    sizes its images; None keeps the image."""
-    if size is None:
-        return image
-    h, w = image.shape[:2]
-    s = size / min(h, w)
-    return resize_image(image, max(1, round(h * s)), max(1, round(w * s)))
 
 
 def style_target_image(style: np.ndarray, size: int) -> np.ndarray:
@@ -76,10 +66,8 @@ def style_target_image(style: np.ndarray, size: int) -> np.ndarray:
 
 def center_square(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square, resized to (size, size): how Fig. 5's inputs are made."""
-    h, w = image.shape[:2]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return resize_image(image[top : top + s, left : left + s], size, size)
+    s = min(image.shape[:2])
+    return resize(center_crop(image, s, s), size, size, "bicubic")
 
 
 @dataclass(frozen=True)
@@ -149,7 +137,7 @@ class PerceptualObjective:
     def terms(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted total and unweighted terms, each a scalar averaged over the batch."""
         feats = self.net(y)
-        content = feature_loss(feats[self.cfg.content_layer], self.content_target)
+        content = squared_error(feats[self.cfg.content_layer], self.content_target)
         style = style_loss(feats, self.style_grams, self.cfg.style_layers)
         tv = total_variation(y)
         total = (
@@ -289,7 +277,8 @@ def gatys_stylize(
         if v is not None and v < MIN_SIZE:
             raise InputError(f"{flag} must be >= {MIN_SIZE}, got {v}")
     dev = select_device(device)
-    content = resize_shorter_side(content, image_size)
+    if image_size is not None:
+        content = resize_shorter_side(content, image_size, "bicubic")
     if min(content.shape[:2]) < MIN_SIZE:
         raise InputError(f"content image {content.shape[1]}x{content.shape[0]} is too small")
     style = style_target_image(style, style_size or min(content.shape[:2]))

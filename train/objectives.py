@@ -19,14 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from perceptual_edge.train.defaults import LAYER_INDEX
 from perceptual_edge.train.losses import (
-    feature_loss,
     gram,
-    pixel_loss,
+    squared_error,
     style_loss,
     total_variation,
 )
-from perceptual_edge.train.vgg import LAYER_INDEX, VGG16Features
+from perceptual_edge.train.vgg import VGG16Features
 
 
 def vgg_features(
@@ -80,7 +80,7 @@ class StyleObjective(nn.Module):
             target = vgg_features(self.vgg, x, (self.content_layer,))[self.content_layer]
         feats = vgg_features(self.vgg, y, self.layers)
         wc, ws, wt = self.weights
-        content = feature_loss(feats[self.content_layer], target)
+        content = squared_error(feats[self.content_layer], target)
         style = style_loss(feats, self.target_grams(), self.style_layers)
         tv = total_variation(y)
         total = wc * content + ws * style + wt * tv
@@ -112,11 +112,11 @@ class SRObjective(nn.Module):
         wc, wp, wt = self.weights
         tv = total_variation(y)
         if self.loss == "pixel":
-            pix = pixel_loss(y, hr)
+            pix = squared_error(y, hr)
             return {"loss": wp * pix + wt * tv, "pixel": pix, "tv": tv}
         assert self.vgg is not None
         layer = (self.content_layer,)
         with torch.no_grad():
             target = vgg_features(self.vgg, hr, layer)[self.content_layer]
-        feat = feature_loss(vgg_features(self.vgg, y, layer)[self.content_layer], target)
+        feat = squared_error(vgg_features(self.vgg, y, layer)[self.content_layer], target)
         return {"loss": wc * feat + wt * tv, "content": feat, "tv": tv}

@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from perceptual_edge.image import gaussian_blur, separable_filter
+
 CUBIC_A = -0.5
 CUBIC_WIDTH = 4.0
 # ITU-R BT.601 luma as MATLAB's rgb2ycbcr writes it, for RGB in 0..1 -> Y in 16..235.
@@ -148,43 +150,6 @@ def imresize(
     return out if is_uint8 else out.astype(np.float64)
 
 
-def gaussian_kernel1d(sigma: float, truncate: float = BLUR_TRUNCATE) -> np.ndarray:
-    radius = max(1, math.ceil(truncate * sigma))
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    k = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return k / k.sum()
-
-
-def _filter_rows(a: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Valid-region correlation of `a` with the 1-D kernel `k` along axis 0."""
-    n = a.shape[0] - len(k) + 1
-    out = k[0] * a[:n]
-    for i in range(1, len(k)):
-        out += k[i] * a[i : i + n]
-    return out
-
-
-def _filter2d(a: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Separable valid-region correlation along axes 0 and 1 (k is used for both)."""
-    rows = _filter_rows(a, k)
-    # Filtering along axis 1 with contiguous slices: transpose, filter, transpose back.
-    cols = _filter_rows(np.ascontiguousarray(np.swapaxes(rows, 0, 1)), k)
-    return np.swapaxes(cols, 0, 1)
-
-
-def gaussian_blur(image: np.ndarray, sigma: float, truncate: float = BLUR_TRUNCATE) -> np.ndarray:
-    """Separable Gaussian blur with symmetric borders; uint8 in -> uint8 out (as imfilter)."""
-    if sigma <= 0:
-        return np.asarray(image).copy()
-    img = np.asarray(image)
-    k = gaussian_kernel1d(sigma, truncate)
-    r = len(k) // 2
-    pad = [(r, r), (r, r)] + [(0, 0)] * (img.ndim - 2)
-    a = np.pad(img.astype(np.float64), pad, mode="symmetric")
-    out = _filter2d(a, k)
-    return _to_uint8(out) if img.dtype == np.uint8 else out
-
-
 def mod_crop(image: np.ndarray, factor: int) -> np.ndarray:
     """Crop (top-left) to the largest size that is a multiple of `factor`."""
     h, w = image.shape[:2]
@@ -199,7 +164,8 @@ def degrade(hr: np.ndarray, factor: int, blur_sigma: float | None = None) -> np.
     h, w = hr.shape[:2]
     if h % factor or w % factor:
         raise ValueError(f"degrade: {h}x{w} is not a multiple of {factor}; mod_crop it first")
-    src = gaussian_blur(hr, blur_sigma) if blur_sigma else hr
+    # MATLAB's imfilter(..., 'symmetric') on uint8 rounds back to uint8.
+    src = _to_uint8(gaussian_blur(hr, blur_sigma, "symmetric", BLUR_TRUNCATE)) if blur_sigma else hr
     return imresize(src, shape=(h // factor, w // factor))
 
 
@@ -268,7 +234,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = PSNR_PEAK) -> float:
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     # All five local statistics in one pass over a (H, W, 5) stack.
-    f = _filter2d(np.stack([x, y, x * x, y * y, x * y], axis=-1), k)
+    f = separable_filter(np.stack([x, y, x * x, y * y, x * y], axis=-1), k)
     mu_x, mu_y = f[..., 0], f[..., 1]
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     s_xx = f[..., 2] - mu_xx

@@ -12,16 +12,16 @@ from PIL import Image
 
 from perceptual_edge.errors import InputError, OutputExistsError
 from perceptual_edge.image import save_image
-from perceptual_edge.samples import content_image, style_image
-from perceptual_edge.train.objective import (
+from perceptual_edge.paper.fig5 import (
+    check_sizes,
     first_beat,
     format_summary,
     objective_comparison,
-    parse_sizes,
     training_objective,
     write_outputs,
 )
-from perceptual_edge.train.plots import plot_objective
+from perceptual_edge.paper.plots import plot_objective
+from perceptual_edge.samples import content_image, style_image
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N = 6  # baseline iterations
@@ -59,12 +59,21 @@ def test_first_beat_on_synthetic_curves():
     assert first_beat([], 1.0) is None
 
 
-def test_parse_sizes():
-    assert parse_sizes("256,512,1024") == (256, 512, 1024)
-    assert parse_sizes(" 64, 64,128") == (64, 128)
-    for bad, match in (("a,b", "integers"), ("", "at least one"), ("8", "minimum")):
+def test_check_sizes():
+    assert check_sizes([256, 512, 1024]) == (256, 512, 1024)
+    assert check_sizes([64, 64, 128]) == (64, 128)
+    for bad, match in (([], "at least one"), ([8], "minimum")):
         with pytest.raises(InputError, match=match):
-            parse_sizes(bad)
+            check_sizes(bad)
+
+
+def test_cli_sizes_are_square_and_parsed_once():
+    from perceptual_edge.cli.common import square_sizes
+
+    assert square_sizes(" 64, 64,128") == [64, 128]
+    for bad, match in (("a,b", "bad size"), ("", "no sizes"), ("64x32", "square")):
+        with pytest.raises(InputError, match=match):
+            square_sizes(bad)
 
 
 def test_measurements(result, inputs):

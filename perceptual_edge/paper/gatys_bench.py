@@ -20,9 +20,7 @@ import torch
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import image_to_batch, load_image
-from perceptual_edge.samples import content_image, style_image
-from perceptual_edge.train.checkpoint import load_checkpoint
-from perceptual_edge.train.gatys import (
+from perceptual_edge.paper.gatys import (
     MIN_SIZE,
     ObjectiveConfig,
     PerceptualObjective,
@@ -33,6 +31,8 @@ from perceptual_edge.train.gatys import (
     style_target_image,
     synchronize,
 )
+from perceptual_edge.samples import content_image, style_image
+from perceptual_edge.train.checkpoint import load_checkpoint
 
 REPEATS = 5  # timed repetitions of the fast things (feed-forward, loss-network passes)
 

@@ -1,11 +1,11 @@
 """`pe eval sr`: score a super-resolution model, or the bicubic baseline, on a folder of HR images
-with the standard protocol of `perceptual_edge.srmetrics`.
+with the standard protocol of `perceptual_edge.paper.srmetrics`.
 
     result = evaluate_sr("Set5/", factor=4, model="sr4.onnx", histogram_match=True)
     print(format_table(result)); json.dumps(result.to_dict())
 
-Models: .onnx/.engine through the torch-free `perceptual_edge.runtime.Session`; .pth through
-`perceptual_edge.runtime.torch_session.TorchSession` (torch is imported only then). Every model
+Models: any file `perceptual_edge.models.open_model` opens (.onnx/.engine through the torch-free
+runtime; .pth through the PyTorch reference, torch imported only then). Every model
 sees the LR image as uint8 and its output is rounded to uint8, as a saved result would be.
 """
 
@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from perceptual_edge import srmetrics
 from perceptual_edge.errors import InputError
 from perceptual_edge.image import iter_image_files, load_image
+from perceptual_edge.paper import srmetrics
 from perceptual_edge.spec import ModelSpec
 
 SUPPORTED_FACTORS = (2, 3, 4, 8)
@@ -47,17 +47,12 @@ class Upscaler(Protocol):
 
 
 class _SessionUpscaler:
-    """A runtime Session (.onnx/.engine) or a TorchSession (.pth); both pad and crop."""
+    """Any model file through `perceptual_edge.models.open_model` (it pads and crops)."""
 
     def __init__(self, path: Path, device: str | None = None) -> None:
-        from perceptual_edge.runtime.torch_session import TorchSession, is_checkpoint_path
+        from perceptual_edge.models import open_model
 
-        if is_checkpoint_path(path):
-            self._session: Any = TorchSession(path, device=device)
-        else:
-            from perceptual_edge.runtime import Session
-
-            self._session = Session(path, device=device)
+        self._session = open_model(path, device=device)
         self.spec: ModelSpec = self._session.spec
         self.name = f"{path.name} ({self._session.backend_name})"
 
@@ -85,10 +80,6 @@ def open_upscaler(
 ) -> Upscaler:
     """Load a model file and check it is an SR network of this factor."""
     p = Path(model)
-    if not p.exists():
-        raise InputError(f"{p}: no such model file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, expected a model file (.pth, .onnx, .engine)")
     up = _SessionUpscaler(p, device)
     if up.spec.kind != "sr":
         up.close()
@@ -310,7 +301,7 @@ def write_crop_grid(
     """
     from PIL import Image, ImageDraw
 
-    from perceptual_edge.image import save_image
+    from perceptual_edge.image import resize, save_image
 
     if not rows:
         raise InputError("no images to put in the grid")
@@ -327,10 +318,8 @@ def write_crop_grid(
         for c, (label, panel) in enumerate(zip(labels, panels, strict=True)):
             x = gap + c * (cell_w + gap)
             draw.text((x, y), f"{name}: {label}", fill=(0, 0, 0))
-            big = Image.fromarray(panel).resize(
-                (panel.shape[1] * scale, panel.shape[0] * scale), Image.Resampling.NEAREST
-            )
-            canvas.paste(big, (x, y + caption))
+            big = resize(panel, panel.shape[0] * scale, panel.shape[1] * scale, "nearest")
+            canvas.paste(Image.fromarray(big), (x, y + caption))
     return save_image(np.asarray(canvas), path, overwrite=overwrite)
 
 

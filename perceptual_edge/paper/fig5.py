@@ -2,7 +2,7 @@
 one feed-forward pass of a trained style network on the network's own training objective.
 
 For every size S and content image (the largest centred square, resized to SxS) it measures
-Eq. 5 (train/gatys.py) of (a) the content image itself, (b) the network's output and (c) the
+Eq. 5 (`paper/gatys.py`) of (a) the content image itself, (b) the network's output and (c) the
 baseline from white noise after each L-BFGS iteration 0..N. Per size: mean and std over the
 images, and the first iteration at which the mean baseline curve is at or below the mean
 network objective (None: never within N).
@@ -33,9 +33,7 @@ from perceptual_edge.image import (
     load_image,
     pad_to_multiple,
 )
-from perceptual_edge.train import defaults
-from perceptual_edge.train.checkpoint import Checkpoint, load_checkpoint
-from perceptual_edge.train.gatys import (
+from perceptual_edge.paper.gatys import (
     MIN_SIZE,
     ObjectiveConfig,
     PerceptualObjective,
@@ -47,6 +45,8 @@ from perceptual_edge.train.gatys import (
     style_grams,
     style_target_image,
 )
+from perceptual_edge.train import defaults
+from perceptual_edge.train.checkpoint import Checkpoint, load_checkpoint
 
 OUTPUT_FILES = ("objective.json", "objective.csv", "objective_summary.csv", "objective.png")
 MAX_PIXELS = 100_000_000  # refuse decompression bombs in the content folder
@@ -63,12 +63,9 @@ def first_beat(curve: Sequence[float], target: float) -> int | None:
     return None
 
 
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """ "256,512,1024" -> (256, 512, 1024), each >= MIN_SIZE, no duplicates."""
-    try:
-        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
-    except ValueError:
-        raise InputError(f"--sizes {text!r}: expected comma-separated integers") from None
+def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
+    """The square sizes of an evaluation: at least one, each >= MIN_SIZE, duplicates dropped."""
+    sizes = tuple(int(s) for s in sizes)
     if not sizes:
         raise InputError("--sizes: give at least one size")
     bad = [s for s in sizes if s < MIN_SIZE]
@@ -172,7 +169,7 @@ def objective_comparison(
     """
     if iterations < 1:
         raise InputError(f"--iterations must be >= 1, got {iterations}")
-    sizes = parse_sizes(",".join(str(s) for s in sizes))
+    sizes = check_sizes(sizes)
     if style_size is not None and style_size < MIN_SIZE:
         raise InputError(f"--style-size must be >= {MIN_SIZE}, got {style_size}")
     ckpt = load_checkpoint(model)
@@ -323,7 +320,7 @@ def write_outputs(
     result: dict[str, Any], outdir: str | os.PathLike[str], overwrite: bool = False
 ) -> dict[str, Path]:
     """objective.json, objective.csv, objective_summary.csv and the Fig. 5 plot objective.png."""
-    from perceptual_edge.train.plots import plot_objective
+    from perceptual_edge.paper.plots import plot_objective
 
     paths = prepare_outdir(outdir, overwrite)
     Path(outdir).mkdir(exist_ok=True)

@@ -1,0 +1,24 @@
+"""Open any model file as a runtime `Session`: the one place (an application, like the CLI and
+`paper/`) that knows both the torch-free runtime and the PyTorch reference in `train/`.
+
+    with open_model("wave.onnx") as s: ...   # ONNX Runtime (or --backend), torch never imported
+    with open_model("wave.pth") as s: ...    # the PyTorch reference network, same Session API
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perceptual_edge.runtime.backend import artifact_kind, check_model_path
+from perceptual_edge.runtime.session import Session
+
+
+def open_model(path: str | Path, backend: str = "auto", device: str | None = None) -> Session:
+    """A Session for .onnx/.engine files; for a .pth checkpoint, a Session over the PyTorch
+    reference (`train.torch_backend`, imported only then, so torch loads only for checkpoints)."""
+    p = check_model_path(path)
+    if artifact_kind(p) == "checkpoint":
+        from perceptual_edge.train.torch_backend import TorchBackend
+
+        return Session.from_backend(TorchBackend(p, backend=backend, device=device), p)
+    return Session(p, backend=backend, device=device)

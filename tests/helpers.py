@@ -1,0 +1,87 @@
+"""Fakes and builders shared by the tests (tests/ is on pytest's pythonpath: `import helpers`).
+
+- `InvertBackend`: a stand-in network behind the runtime's Backend interface, 255 - x,
+  nearest-upscaled for SR (exact under tiling), with an optional TensorRT-like profile limit;
+  `invert_session` wraps it in a real `Session`.
+- `make_checkpoint`, `TINY_SR`: real-architecture checkpoints with seeded random weights.
+- `assert_one_line_error`: a failed `pe` invocation printed exactly one `pe: error:` line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptual_edge.spec import ModelSpec, sr_spec, style_spec
+
+TINY_SR = {"res_blocks": 1, "channels": 16}  # every layer type of the SR net, exported fast
+
+
+class InvertBackend:
+    """255 - x (x `spec.scale` by nearest neighbour for SR); records the shape of every call."""
+
+    def __init__(self, spec: ModelSpec, max_hw: tuple[int, int] | None = None) -> None:
+        self.name = "fake"
+        self.spec = spec
+        self.max_input_hw = max_hw
+        self.max_batch = 2 if max_hw else None
+        self.calls: list[tuple[int, ...]] = []
+        self.closed = False
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW)
+        assert batch.dtype == np.float32
+        assert batch.shape[2] % self.spec.multiple == 0 and batch.shape[3] % self.spec.multiple == 0
+        if self.max_input_hw is not None:
+            assert batch.shape[2] <= self.max_input_hw[0] and batch.shape[3] <= self.max_input_hw[1]
+            assert batch.shape[0] <= self.max_batch
+        self.calls.append(batch.shape)
+        s = self.spec.scale
+        return (255.0 - batch).repeat(s, axis=2).repeat(s, axis=3)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def invert_session(
+    kind: str = "style", max_hw: tuple[int, int] | None = None, backend: Any = None
+) -> tuple[Any, Any]:
+    """(a real runtime Session, its backend): an InvertBackend of kind style or sr x4, or the
+    given `backend` (e.g. an InvertBackend subclass that fails on purpose)."""
+    from perceptual_edge.runtime.session import Session
+
+    if backend is None:
+        backend = InvertBackend(style_spec() if kind == "style" else sr_spec(4), max_hw)
+    return Session.from_backend(backend, "fake.onnx"), backend
+
+
+def make_checkpoint(path: Path, network: str = "style", seed: int = 0, **options: Any) -> Path:
+    """A checkpoint of a real-architecture network with seeded random weights."""
+    import torch
+
+    from perceptual_edge.train import Checkpoint, build_network, network_config, save_checkpoint
+    from perceptual_edge.train.networks import spec_for
+
+    config = network_config(network, **options)
+    torch.manual_seed(seed)
+    model = build_network(config)
+    # Non-trivial affine norm parameters, so tests notice a norm that is skipped or swapped.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    spec = spec_for(config, loss_net="random", loss_net_weights="random:seed=0")
+    return save_checkpoint(Checkpoint(spec, config, model.state_dict()), path)
+
+
+def assert_one_line_error(result: Any, code: int | None = None, match: str = "") -> None:
+    """A failed `pe` invocation: non-zero (or exactly `code`), no traceback, one `pe: error:`
+    line on stderr containing `match`."""
+    assert result.exit_code != 0, result.output
+    if code is not None:
+        assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("pe: error:")]
+    assert len(errors) == 1, result.stderr
+    assert match in errors[0], errors[0]
