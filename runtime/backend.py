@@ -29,6 +29,7 @@ class Backend(Protocol):
     # tiled by the Session), or None for any size.
     max_input_hw: tuple[int, int] | None
     max_batch: int | None  # the largest batch one call accepts, or None for any
+    precision: str  # what the numbers are computed in: fp32 | fp16 | bf16 | int8
 
     def infer(self, batch: np.ndarray) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW)
         ...
@@ -54,13 +55,13 @@ def check_model_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p}: is a folder, expected a model file (.onnx, .engine or .pth)")
+    if not p.exists():
+        raise InputError(f"{p}: no such model file")
     if artifact_kind(p) == "unknown":
         raise InputError(
             f"{p}: unknown model file type {p.suffix!r} "
             "(expected .onnx, .engine/.plan/.trt, or a .pth checkpoint)"
         )
-    if not p.exists():
-        raise InputError(f"{p}: no such model file")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: empty file")
     return p
