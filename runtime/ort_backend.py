@@ -48,16 +48,17 @@ def read_onnx_spec(path: str | Path, session: Any = None) -> ModelSpec:
     return ModelSpec.from_json(meta[SPEC_METADATA_KEY])
 
 
-def physical_cores() -> int:
+def physical_cores(sysfs: Path = Path("/sys/devices/system/cpu")) -> int:
     """Physical cores this process may use (hyper-threads share one core's FMA units, so more
-    intra-op threads than cores only adds contention)."""
+    intra-op threads than cores only adds contention): the distinct sibling sets of the CPUs in
+    this process's affinity mask, a CPU without topology information counting as its own core."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return max(1, (os.cpu_count() or 2) // 2)
     cores = set()
     for c in cpus:
-        sib = Path(f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list")
+        sib = sysfs / f"cpu{c}" / "topology" / "thread_siblings_list"
         try:
             cores.add(sib.read_text().strip())
         except OSError:

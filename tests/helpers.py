@@ -5,10 +5,12 @@
   `invert_session` wraps it in a real `Session`.
 - `make_checkpoint`, `TINY_SR`: real-architecture checkpoints with seeded random weights.
 - `assert_one_line_error`: a failed `pe` invocation printed exactly one `pe: error:` line.
+- `read_only_folder`: a folder the code under test must find not writable, also as root.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ class InvertBackend:
 
     def __init__(self, spec: ModelSpec, max_hw: tuple[int, int] | None = None) -> None:
         self.name = "fake"
+        self.precision = "fp32"
         self.spec = spec
         self.max_input_hw = max_hw
         self.max_batch = 2 if max_hw else None
@@ -75,13 +78,36 @@ def make_checkpoint(path: Path, network: str = "style", seed: int = 0, **options
     return save_checkpoint(Checkpoint(spec, config, model.state_dict()), path)
 
 
-def assert_one_line_error(result: Any, code: int | None = None, match: str = "") -> None:
-    """A failed `pe` invocation: non-zero (or exactly `code`), no traceback, one `pe: error:`
-    line on stderr containing `match`."""
+def assert_one_line_error(result: Any, code: int | None = None, *needles: str) -> None:
+    """A failed `pe` invocation: non-zero exit (exactly `code` when given), no traceback, and
+    stderr is one `pe: error:` line that contains every needle."""
     assert result.exit_code != 0, result.output
     if code is not None:
         assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("pe: error:")]
-    assert len(errors) == 1, result.stderr
-    assert match in errors[0], errors[0]
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pe: error:"), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def read_only_folder(path: Path, monkeypatch: Any) -> Path:
+    """Make `path` a folder that `os.access(..., W_OK)` reports not writable, for every user.
+
+    The write bits are cleared (pytest's tmp_path cleanup copes with that). Root ignores them,
+    so where the process can still write there, `os.access` is patched to answer as the kernel
+    would for an ordinary user, for this folder only: the code's own check runs either way.
+    """
+    path.mkdir(exist_ok=True)
+    path.chmod(0o555)
+    if os.access(path, os.W_OK):
+        real_access = os.access
+        target = path.resolve()
+
+        def access(p: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+            if mode & os.W_OK and Path(p).resolve() == target:
+                return False
+            return real_access(p, mode, *args, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+    return path

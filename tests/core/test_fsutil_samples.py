@@ -2,6 +2,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import read_only_folder
 
 from perceptual_edge.errors import InputError, OutputExistsError
 from perceptual_edge.fsutil import atomic_path, check_output, write_text_atomic
@@ -35,16 +36,10 @@ def test_check_output_cases(tmp_path):
         check_output(tmp_path / "nodir" / "x", overwrite=False)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
-def test_read_only_folder(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(InputError):
-            check_output(ro / "x", overwrite=False)
-    finally:
-        ro.chmod(0o700)
+def test_read_only_folder(tmp_path, monkeypatch):
+    ro = read_only_folder(tmp_path / "ro", monkeypatch)
+    with pytest.raises(InputError, match="not writable"):
+        check_output(ro / "x", overwrite=False)
 
 
 def test_samples_are_deterministic_and_photo_like(tmp_path):

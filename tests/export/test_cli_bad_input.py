@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_SR
+from helpers import TINY_SR, assert_one_line_error
 
 from perceptual_edge.cli import app
 
@@ -18,43 +18,38 @@ class Payload:
         return (print, ("pwned",))
 
 
-def _one_line_error(result, code: int, *needles: str) -> None:
-    assert result.exit_code == code, result.output
-    err = result.stderr
-    assert err.startswith("pe: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in result.output
-    for n in needles:
-        assert n in err, err
-
-
 def test_not_a_checkpoint(tmp_path: Path, runner) -> None:
     p = tmp_path / "notes.pth"
     p.write_text("hello, not a checkpoint")
-    _one_line_error(runner.invoke(app, ["export", str(p), "-o", str(tmp_path)]), 2, "notes.pth")
-    _one_line_error(runner.invoke(app, ["export", str(tmp_path / "nope.pth")]), 2, "no such file")
+    assert_one_line_error(
+        runner.invoke(app, ["export", str(p), "-o", str(tmp_path)]), 2, "notes.pth"
+    )
+    assert_one_line_error(
+        runner.invoke(app, ["export", str(tmp_path / "nope.pth")]), 2, "no such file"
+    )
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
-    _one_line_error(runner.invoke(app, ["export", str(empty)]), 2, "empty")
+    assert_one_line_error(runner.invoke(app, ["export", str(empty)]), 2, "empty")
 
 
 def test_pickled_code_is_refused(tmp_path: Path, runner, capfd) -> None:
     p = tmp_path / "evil.pth"
     torch.save({"format": 1, "state_dict": {}, "x": Payload()}, p)
     r = runner.invoke(app, ["export", str(p), "-o", str(tmp_path / "out")])
-    _one_line_error(r, 2, "refused", "weights_only")
+    assert_one_line_error(r, 2, "refused", "weights_only")
     assert "pwned" not in r.output and "pwned" not in capfd.readouterr().out
 
 
 def test_future_checkpoint_format(tmp_path: Path, runner) -> None:
     p = tmp_path / "future.pth"
     torch.save({"format": 99, "spec": {}, "config": {}, "state_dict": {}}, p)
-    _one_line_error(runner.invoke(app, ["export", str(p)]), 2, "format 99", "upgrade")
+    assert_one_line_error(runner.invoke(app, ["export", str(p)]), 2, "format 99", "upgrade")
 
 
 def test_existing_outputs_are_not_overwritten(exported, runner) -> None:
     before = exported.onnx.stat().st_mtime_ns, exported.onnx.read_bytes()
     r = runner.invoke(app, ["export", str(exported.checkpoint), "-o", str(exported.folder)])
-    _one_line_error(r, 3, "--overwrite")
+    assert_one_line_error(r, 3, "--overwrite")
     assert (exported.onnx.stat().st_mtime_ns, exported.onnx.read_bytes()) == before
     # The Triton folder too, even when the ONNX outputs go elsewhere.
     r = runner.invoke(
@@ -64,7 +59,7 @@ def test_existing_outputs_are_not_overwritten(exported, runner) -> None:
             "--triton", str(exported.repo),
         ],
     )  # fmt: skip
-    _one_line_error(r, 3, "style_onnx")
+    assert_one_line_error(r, 3, "style_onnx")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +77,7 @@ def test_bad_options_fail_before_any_work(
 ) -> None:
     out = tmp_path / "o"
     r = runner.invoke(app, ["export", str(style_ckpt), "-o", str(out), *args])
-    _one_line_error(r, 2, needle)
+    assert_one_line_error(r, 2, needle)
     assert not out.exists() or not any(out.iterdir())
 
 

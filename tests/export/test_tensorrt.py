@@ -89,31 +89,20 @@ def test_trtexec_command() -> None:
     assert "--timingCacheFile" not in shlex.join(trtexec_command("a.onnx", "a.engine", p))
 
 
-def test_engine_sidecar_content() -> None:
-    p = default_profile(STYLE)
-    gpu = {"name": "NVIDIA H100", "compute_capability": "9.0"}
-    d = engine_sidecar(STYLE, p, "fp16", "10.13.0", gpu, "ab" * 32, 4096)
-    assert json.loads(json.dumps(d)) == d
-    assert d["spec"]["kind"] == "style" and d["precision"] == "fp16"
-    assert d["profile"] == {
-        "min": [1, 3, 64, 64],
-        "opt": [1, 3, 512, 512],
-        "max": [1, 3, 2160, 3840],
-    }
-    assert d["tensorrt_version"] == "10.13.0" and d["onnx_sha256"] == "ab" * 32
-    assert d["gpu"] == {"name": "NVIDIA H100", "compute_capability": "9.0"}
-
-
 def test_engine_sidecar_is_what_the_runtime_reads(tmp_path: Path) -> None:
     from perceptual_edge.runtime.trt_backend import read_sidecar
 
-    p = make_profile(STYLE, "1x3x64x64", "2x3x256x256", "4x3x1024x1024")
+    # What export writes (a JSON file beside the engine) is what the runtime understands.
     gpu = {"name": "NVIDIA H100", "compute_capability": "9.0"}
-    (tmp_path / "w.engine.json").write_text(
-        json.dumps(engine_sidecar(STYLE, p, "fp16", "10.13.0", gpu, "ab" * 32, 4096))
-    )
-    sc = read_sidecar(tmp_path / "w.engine")
-    assert sc.spec == STYLE and sc.profile_max == (4, 3, 1024, 1024) and sc.precision == "fp16"
+    for profile, largest in [
+        (make_profile(STYLE, "1x3x64x64", "2x3x256x256", "4x3x1024x1024"), (4, 3, 1024, 1024)),
+        (default_profile(STYLE), (1, 3, 2160, 3840)),  # the default covers a 4K frame
+    ]:
+        side = engine_sidecar(STYLE, profile, "fp16", "10.13.0", gpu, "ab" * 32, 4096)
+        (tmp_path / "w.engine.json").write_text(json.dumps(side))
+        sc = read_sidecar(tmp_path / "w.engine")
+        assert sc.profile_max == largest
+    assert sc.spec == STYLE and sc.precision == "fp16"
     assert (sc.gpu_name, sc.compute_capability) == ("NVIDIA H100", "9.0")
     assert sc.tensorrt_version == "10.13.0" and sc.onnx_sha256 == "ab" * 32
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from perceptual_edge.cli.sreval_cmds import register_eval_sr
@@ -45,14 +46,6 @@ def hr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_image(content_image(1, 64, 72), d / "a.png")
     save_image(content_image(2, 66, 61), d / "b.png")
     return d
-
-
-def _one_line_error(result, exit_code: int, *needles: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    err = result.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in result.output, err
-    for n in needles:
-        assert n in err, err
 
 
 def test_bicubic_set5_x4_through_the_cli_json(shared_data) -> None:
@@ -134,9 +127,9 @@ def test_cli_model_table(sr4_onnx: Path, hr_dir: Path) -> None:
 
 def test_wrong_factor_and_wrong_kind(sr4_onnx: Path, style_onnx: Path, hr_dir: Path) -> None:
     r = invoke("--model", sr4_onnx, "--data", hr_dir, "--factor", "8")
-    _one_line_error(r, 2, "x4 network", "--factor 4")
+    assert_one_line_error(r, 2, "x4 network", "--factor 4")
     r = invoke("--model", style_onnx, "--data", hr_dir)
-    _one_line_error(r, 2, "not a super-resolution")
+    assert_one_line_error(r, 2, "not a super-resolution")
 
 
 @pytest.mark.parametrize(
@@ -174,14 +167,14 @@ def test_bad_input_is_one_line(tmp_path: Path, hr_dir: Path, args: list[str], ne
     paths["corrupt_model"].write_bytes(b"\x00garbage")
     r = invoke(*[a.format(**paths) for a in args])
     assert r.exit_code != 0, r.output
-    _one_line_error(r, r.exit_code, needle)
+    assert_one_line_error(r, r.exit_code, needle)
 
 
 def test_grid_is_not_overwritten_without_flag(hr_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "g.png"
     out.write_bytes(b"keep")
     r = invoke("--method", "bicubic", "--data", hr_dir, "--grid", out)
-    _one_line_error(r, 3, "--overwrite")
+    assert_one_line_error(r, 3, "--overwrite")
     assert out.read_bytes() == b"keep"
     r = invoke("--method", "bicubic", "--data", hr_dir, "--grid", out, "--overwrite")
     assert r.exit_code == 0, r.output

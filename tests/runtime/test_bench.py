@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -36,8 +37,12 @@ def test_flop_count_matches_the_architecture(style_onnx):
     assert count_conv_flops(style_onnx, 62, 95, style_spec()) == style_flops(64, 96)  # padded
 
 
-def test_sgemm_rate_is_positive():
-    assert 0.1 < sgemm_gflops(n=256, repeats=2) < 1e6
+def test_sgemm_rate_is_2n3_flops_over_the_best_time(monkeypatch):
+    from perceptual_edge.runtime import bench
+
+    ticks = iter([0.0, 0.5, 1.0, 1.25, 2.0, 2.75])  # three timed products: 0.5, 0.25, 0.75 s
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    assert sgemm_gflops(n=64, repeats=3) == pytest.approx(2 * 64**3 / 0.25 / 1e9)
 
 
 def test_bench_json_with_torch(style_onnx, style_ckpt):
@@ -74,18 +79,29 @@ def test_bench_table_and_errors(sr4_onnx, style_ckpt, tmp_path):
     assert r.exit_code == 2 and ".pth" in r.stderr
 
 
-def test_bench_session_matches_session_output(style_onnx):
-    # bench times exactly what users run: the Session on a padded float batch.
+def test_bench_gives_torch_the_same_padded_input_as_the_session(style_onnx):
+    # The reference times the same work: the exact padded float batch the Session runs.
     from perceptual_edge.runtime.bench import bench_session
 
-    calls = []
+    seen: dict[str, list[np.ndarray]] = {"session": [], "torch": []}
     with Session(style_onnx) as s:
+        run_batch = s.run_batch
+
+        def recording_run_batch(batch: np.ndarray) -> np.ndarray:
+            seen["session"].append(batch.copy())
+            return run_batch(batch)
+
+        s.run_batch = recording_run_batch  # type: ignore[method-assign]
         res = bench_session(
-            s, [(20, 20)], runs=1, warmup=0, reference=lambda b: calls.append(b.shape),
-            count_flops=False, sgemm=1.0,
+            s, [(21, 30)], runs=1, warmup=0,
+            reference=lambda b: seen["torch"].append(b.copy()), count_flops=False, sgemm=1.0,
         )  # fmt: skip
-    assert calls == [(1, 3, 20, 20)] and "gflops" not in res["results"][0]
-    assert np.isfinite(res["results"][0]["speedup_vs_torch"])
+    (sess,), (ref,) = seen["session"], seen["torch"]
+    assert sess.shape == (1, 3, 24, 32) and sess.dtype == np.float32  # padded to the multiple
+    assert np.array_equal(sess, ref)
+    row = res["results"][0]
+    assert (row["height"], row["width"]) == (21, 30) and "gflops" not in row
+    assert row["speedup_vs_torch"] == pytest.approx(row["torch_seconds"] / row["seconds"])
 
 
 def test_flops_of_an_engine_are_counted_on_the_onnx_beside_it(tmp_path):

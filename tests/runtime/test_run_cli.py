@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, read_only_folder
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -55,11 +54,6 @@ def test_sr_image_with_options(sr4_onnx, photo, tmp_path):
     assert r.exit_code == 0
     bicubic = np.asarray(Image.open(photo).resize((164, 120), Image.Resampling.BICUBIC))
     assert np.array_equal(load_image(tmp_path / "zero.png"), bicubic)
-
-
-def test_strength_out_of_range_is_refused(style_onnx, photo):
-    r = pe(style_onnx, "-i", photo, "--strength", "1.5")
-    assert r.exit_code == 2 and "Traceback" not in r.output
 
 
 def test_stdin_to_stdout_png(style_onnx, photo):
@@ -181,15 +175,10 @@ def test_bad_inputs_give_one_line(style_onnx, photo, tmp_path):
     }
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
-def test_read_only_output_folder(style_onnx, photo, tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        assert_one_line_error(pe(style_onnx, "-i", photo, "-o", ro / "o.png"), 2, "not writable")
-    finally:
-        ro.chmod(0o700)
+def test_read_only_output_folder(style_onnx, photo, tmp_path, monkeypatch):
+    ro = read_only_folder(tmp_path / "ro", monkeypatch)
+    assert_one_line_error(pe(style_onnx, "-i", photo, "-o", ro / "o.png"), 2, "not writable")
+    assert list(ro.iterdir()) == []
 
 
 def test_output_folder_missing_is_refused(style_onnx, photo, tmp_path):

@@ -8,7 +8,20 @@ from perceptual_edge.runtime import Session
 from perceptual_edge.runtime import ort_backend as ob
 
 
-def test_auto_picks_cpu_here_and_says_so(style_onnx, caplog):
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+@pytest.fixture
+def cpu_only_ort(monkeypatch):
+    """ONNX Runtime as a CPU-only build lists it, also on a machine with onnxruntime-gpu."""
+    import onnxruntime as ort
+
+    cpu = [p for p in ort.get_available_providers() if p not in GPU_PROVIDERS]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: cpu)
+    return cpu
+
+
+def test_auto_picks_cpu_here_and_says_so(style_onnx, caplog, cpu_only_ort):
     caplog.set_level(logging.INFO, logger="perceptual_edge.runtime")
     with Session(style_onnx) as s:
         assert s.backend_name == "onnxruntime:CPUExecutionProvider"
@@ -31,11 +44,21 @@ def test_uint8_and_float_batches(style_onnx):
         assert np.abs(np.rint(np.clip(y[0], 0, 255)).transpose(1, 2, 0) - out).max() <= 1
 
 
-def test_auto_skips_a_listed_gpu_provider_that_cannot_start(style_onnx, monkeypatch, caplog):
+def test_auto_skips_a_listed_gpu_provider_that_cannot_start(
+    style_onnx, monkeypatch, caplog, cpu_only_ort
+):
     import onnxruntime as ort
 
-    real = ort.get_available_providers()
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    # Listed but its library cannot load: what a GPU build on a machine without CUDA shows.
+    listed = ["CUDAExecutionProvider", *cpu_only_ort]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: listed)
+    real_error = ob.provider_library_error
+    missing = "libonnxruntime_providers_cuda.so: libcudnn.so.9: cannot open shared object file"
+    monkeypatch.setattr(
+        ob,
+        "provider_library_error",
+        lambda p: missing if p == "CUDAExecutionProvider" else real_error(p),
+    )
     caplog.set_level(logging.WARNING, logger="perceptual_edge.runtime")
     with Session(style_onnx) as s:
         assert s.backend_name == "onnxruntime:CPUExecutionProvider"
@@ -45,7 +68,7 @@ def test_auto_skips_a_listed_gpu_provider_that_cannot_start(style_onnx, monkeypa
         Session(style_onnx, device="cuda")
 
 
-def test_explicit_gpu_device_unavailable_is_a_clear_error(style_onnx):
+def test_explicit_gpu_device_unavailable_is_a_clear_error(style_onnx, cpu_only_ort):
     for device in ("cuda", "tensorrt"):
         with pytest.raises(UnavailableError, match="onnxruntime-gpu"):
             Session(style_onnx, device=device)
@@ -113,10 +136,19 @@ def test_bad_inputs_and_closed_session(style_onnx):
         s.run(np.zeros((8, 8, 3), np.uint8))
 
 
-def test_physical_cores_is_sane():
-    import os
-
-    assert 1 <= ob.physical_cores() <= (os.cpu_count() or 1)
+def test_physical_cores_counts_sibling_sets_of_the_allowed_cpus(tmp_path, monkeypatch):
+    # 4 logical CPUs, two per core; the process may use CPUs 0, 1 and 2 -> cores {0,2} and {1,3}.
+    for cpu, siblings in enumerate(["0,2", "1,3", "0,2", "1,3"]):
+        topo = tmp_path / f"cpu{cpu}" / "topology"
+        topo.mkdir(parents=True)
+        (topo / "thread_siblings_list").write_text(siblings + "\n")
+    monkeypatch.setattr(ob.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert ob.physical_cores(tmp_path) == 2
+    monkeypatch.setattr(ob.os, "sched_getaffinity", lambda pid: {0, 2})
+    assert ob.physical_cores(tmp_path) == 1
+    # No topology files (some containers): every allowed CPU counts as a core.
+    monkeypatch.setattr(ob.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert ob.physical_cores(tmp_path / "missing") == 3
 
 
 def test_ort_pool_threads_do_not_spin_by_default():

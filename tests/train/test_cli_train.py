@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, read_only_folder
 from typer.testing import CliRunner
 
 from perceptual_edge.cli import app
@@ -20,16 +20,6 @@ TINY = ["--image-size", "32", "--batch-size", "2", "--loss-net", "random", "--de
 def _style(style: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "style", "--style", str(style), "--data", str(data), "-o", str(out),
             *TINY, *extra]  # fmt: skip
-
-
-def _one_error_line(result, *needles: str) -> None:
-    assert result.exit_code != 0
-    err = result.stderr if hasattr(result, "stderr") else result.output
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_train_style_tiny_run_writes_checkpoint_log_and_samples(
@@ -62,7 +52,7 @@ def test_train_style_tiny_run_writes_checkpoint_log_and_samples(
     # Existing output without --overwrite: refused before any work, file untouched.
     before = out.read_bytes()
     r = runner.invoke(app, _style(tiny_style, tiny_data, out, "--iterations", "1"))
-    _one_error_line(r, "exists", "--overwrite")
+    assert_one_line_error(r, None, "exists", "--overwrite")
     assert r.exit_code == 3 and out.read_bytes() == before
 
 
@@ -115,7 +105,7 @@ def test_bad_numbers_and_choices(
 ) -> None:
     out = tmp_path / "o.pth"
     r = runner.invoke(app, _style(tiny_style, tiny_data, out, *extra))
-    _one_error_line(r, *needles)
+    assert_one_line_error(r, None, *needles)
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -131,7 +121,7 @@ def test_bad_style_files(tiny_data: Path, tmp_path: Path) -> None:
         (text, "not an image"),
     ]:
         r = runner.invoke(app, _style(style, tiny_data, out, "--iterations", "1"))
-        _one_error_line(r, needle)
+        assert_one_line_error(r, None, needle)
         assert not out.exists()
 
 
@@ -141,33 +131,33 @@ def test_bad_data_folders(tiny_style: Path, tmp_path: Path) -> None:
     empty.mkdir()
     for data, needle in [(tmp_path / "nope", "does not exist"), (empty, "no usable images")]:
         r = runner.invoke(app, _style(tiny_style, data, out, "--iterations", "1"))
-        _one_error_line(r, needle)
+        assert_one_line_error(r, None, needle)
     r = runner.invoke(app, ["train", "sr", "--data", str(empty), "-o", str(out), *TINY])
-    _one_error_line(r, "no usable images")
+    assert_one_line_error(r, None, "no usable images")
     assert not out.exists()
 
 
-def test_bad_output_paths(tiny_style: Path, tiny_data: Path, tmp_path: Path) -> None:
+def test_bad_output_paths(
+    tiny_style: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = runner.invoke(app, _style(tiny_style, tiny_data, tmp_path / "no" / "o.pth"))
-    _one_error_line(r, "does not exist")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    try:
-        if os.access(ro, os.W_OK):
-            pytest.skip("running as a user who can write to read-only folders (root)")
-        r = runner.invoke(app, _style(tiny_style, tiny_data, ro / "o.pth"))
-        _one_error_line(r, "not writable")
-    finally:
-        ro.chmod(0o755)
+    assert_one_line_error(r, None, "does not exist")
+    ro = read_only_folder(tmp_path / "ro", monkeypatch)
+    r = runner.invoke(app, _style(tiny_style, tiny_data, ro / "o.pth"))
+    assert_one_line_error(r, None, "not writable")
+    assert list(ro.iterdir()) == []
 
 
 def test_bad_sr_options(tiny_data: Path, tmp_path: Path) -> None:
     base = ["train", "sr", "--data", str(tiny_data), "-o", str(tmp_path / "o.pth"), *TINY]
-    _one_error_line(runner.invoke(app, [*base, "--factor", "3"]), "--factor")
-    _one_error_line(runner.invoke(app, [*base, "--loss", "gan"]), "--loss")
-    _one_error_line(runner.invoke(app, [*base, "--factor", "8", "--image-size", "36"]), "multiple")
-    _one_error_line(runner.invoke(app, [*base, "--factor", "8", "--image-size", "32"]), ">= 64")
+    assert_one_line_error(runner.invoke(app, [*base, "--factor", "3"]), None, "--factor")
+    assert_one_line_error(runner.invoke(app, [*base, "--loss", "gan"]), None, "--loss")
+    assert_one_line_error(
+        runner.invoke(app, [*base, "--factor", "8", "--image-size", "36"]), None, "multiple"
+    )
+    assert_one_line_error(
+        runner.invoke(app, [*base, "--factor", "8", "--image-size", "32"]), None, ">= 64"
+    )
 
 
 def test_resume_refuses_foreign_files(
@@ -187,7 +177,7 @@ def test_resume_refuses_foreign_files(
     ]
     for resume, needle in cases:
         r = runner.invoke(app, _style(tiny_style, tiny_data, out, "--resume", str(resume)))
-        _one_error_line(r, needle)
+        assert_one_line_error(r, None, needle)
         assert not out.exists()
     # A deconv network's checkpoint cannot resume a nearest-conv run.
     deconv = tmp_path / "deconv.pth"
@@ -195,11 +185,11 @@ def test_resume_refuses_foreign_files(
                                   "--upsample", "deconv"))  # fmt: skip
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, _style(tiny_style, tiny_data, out, "--resume", str(deconv)))
-    _one_error_line(r, "made for another network", "upsample")
+    assert_one_line_error(r, None, "made for another network", "upsample")
     # An SR run cannot resume from a style run.
     r = runner.invoke(app, ["train", "sr", "--data", str(tiny_data), "-o", str(out), *TINY,
                             "--resume", str(deconv)])  # fmt: skip
-    _one_error_line(r, "made for another network")
+    assert_one_line_error(r, None, "made for another network")
 
 
 def test_cli_defaults_match_the_defaults_module() -> None:
