@@ -2,9 +2,10 @@
 
     NAME.onnx            FP32, dynamic batch/height/width
     NAME.fp16.onnx       with fp16
+    NAME.int8.onnx       with int8: QDQ, calibrated on real photos (export/int8.py)
     NAME.golden.npz      inputs and PyTorch reference outputs
     NAME[.fp16].engine   + .engine.json, where TensorRT and a GPU are present (or asked for)
-    REPO/NAME_onnx, REPO/NAME_plan   with a Triton repository folder
+    REPO/NAME_onnx, REPO/NAME_plan   with a Triton repository folder (+ REPO/NAME_int8_onnx)
 
 All outputs are checked for existence (without overwrite) and the profile is validated before
 any work starts, so a bad invocation fails in a second rather than after an export.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perceptual_edge.errors import InputError
+from perceptual_edge.export.int8 import Int8Options
 from perceptual_edge.export.tensorrt import Profile
 from perceptual_edge.export.verify import VerifyReport
 from perceptual_edge.fsutil import check_output
@@ -28,6 +30,9 @@ class ExportResult:
     onnx: Path
     golden: Path
     fp16_onnx: Path | None = None
+    int8_onnx: Path | None = None
+    int8_report: str | None = None  # the INT8 plan and per-layer sensitivity, printed
+    trtexec_int8: str | None = None  # the INT8 engine's command line for a GPU machine
     engine: Path | None = None
     engine_skipped: str | None = None  # why no engine was built
     trtexec: str | None = None  # the equivalent command line for a GPU machine
@@ -54,6 +59,7 @@ def export_checkpoint(
     timing_cache: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    int8: Int8Options | None = None,
 ) -> ExportResult:
     """Export, verify and package a checkpoint; engine=None builds one when TensorRT is here."""
     from perceptual_edge.export.fp16 import float16_model
@@ -94,13 +100,17 @@ def export_checkpoint(
     cache = Path(timing_cache) if timing_cache else folder / f"{name}.timing.cache"
     have_trt, why = tensorrt_status()
     build_engine = have_trt if engine is None else engine
-    planned = [onnx_path, golden_path] + ([fp16_path] if fp16_path else [])
+    int8_path = folder / f"{name}.int8.onnx" if int8 else None
+    if int8:
+        int8.check()
+    planned = [onnx_path, golden_path] + [p for p in (fp16_path, int8_path) if p]
     if build_engine:
         planned += [engine_path, engine_path.with_name(engine_path.name + ".json")]
     for p in planned:
         check_output(p, overwrite)
     if triton:
-        for suffix in ("onnx", "plan") if build_engine else ("onnx",):
+        subs = ["onnx"] + (["plan"] if build_engine else []) + (["int8_onnx"] if int8 else [])
+        for suffix in subs:
             sub = Path(triton) / f"{name}_{suffix}"
             if sub.exists() and not overwrite:
                 check_output(sub, overwrite)
@@ -122,6 +132,17 @@ def export_checkpoint(
             say(f"verifying {artifact} ...")
             result.reports.append(verify(golden, artifact, backend="onnxruntime", device="cpu"))
 
+    if int8 and int8_path:
+        from perceptual_edge.export.int8 import export_int8
+
+        result.int8_onnx, report, result.int8_report = export_int8(
+            ckpt_path, result.onnx, int8_path, golden, int8, overwrite, say
+        )
+        result.reports.append(report)
+        int8_engine = folder / f"{name}.int8.engine"
+        result.trtexec_int8 = format_command(
+            trtexec_command(int8_path, int8_engine, profile, spec.input_name, workspace, cache)
+        )
     result.trtexec = format_command(
         trtexec_command(engine_src, engine_path, profile, spec.input_name, workspace, cache)
     )
@@ -150,6 +171,10 @@ def export_checkpoint(
                 overwrite=overwrite,
             )
         )
+        if result.int8_onnx is not None:
+            sub = f"{name}_int8_onnx"
+            model = triton_model(result.int8_onnx, triton, sub, spec, overwrite=overwrite)
+            result.triton.append(model)
         if result.engine is not None:
             result.triton.append(
                 triton_model(

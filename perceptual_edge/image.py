@@ -181,6 +181,25 @@ def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return image[top : top + height, left : left + width]
 
 
+def center_square(image: np.ndarray, size: int, method: str = "bicubic") -> np.ndarray:
+    """The largest centred square, resized to (size, size)."""
+    s = min(image.shape[:2])
+    return resize(center_crop(image, s, s), size, size, method)
+
+
+def square_photos(
+    folder: str | os.PathLike[str], size: int, limit: int | None = None, method: str = "lanczos"
+) -> list[tuple[str, np.ndarray]]:
+    """(file name, centre square at size x size) of the first `limit` images under `folder`
+    (sorted, recursive): the real photos that calibration and numerics reports measure on."""
+    out = []
+    for p in iter_image_files(folder):
+        out.append((p.name, center_square(load_image(p), size, method)))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
 def resize_center_crop(image: np.ndarray, size: int, method: str = "bilinear") -> np.ndarray:
     """(H, W, 3) -> (size, size, 3): the shorter side to `size`, then the centre square (the
     training crop of pytorch/examples and of `pe train`)."""

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from perceptual_edge.errors import InputError
 from perceptual_edge.runtime.backend import artifact_kind, check_model_path
 from perceptual_edge.runtime.session import Session
 
 
-def open_model(path: str | Path, backend: str = "auto", device: str | None = None) -> Session:
+def open_model(
+    path: str | Path, backend: str = "auto", device: str | None = None, precision: str = "auto"
+) -> Session:
     """A Session for .onnx/.engine files; for a .pth checkpoint, a Session over the PyTorch
     reference (`train.torch_backend`, imported only then, so torch loads only for checkpoints)."""
     p = check_model_path(path)
     if artifact_kind(p) == "checkpoint":
+        if precision not in ("auto", "fp32"):
+            raise InputError("--precision needs an .onnx model; a .pth runs in PyTorch FP32")
         from perceptual_edge.train.torch_backend import TorchBackend
 
         return Session.from_backend(TorchBackend(p, backend=backend, device=device), p)
-    return Session(p, backend=backend, device=device)
+    return Session(p, backend=backend, device=device, precision=precision)

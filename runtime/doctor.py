@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perceptual_edge.runtime.openvino_backend import openvino_devices
+from perceptual_edge.runtime.precision import cpu_features, cpu_has_bf16, cpu_has_int8_dot
+
 # Must match perceptual_edge.train.vgg (a test checks it).
 VGG16_ENV_VAR = "PE_VGG16_WEIGHTS"
 VGG16_FILENAME = "vgg16-397923af.pth"
@@ -166,6 +169,8 @@ def doctor_report() -> dict[str, Any]:
         "cpu_cores": {"logical": os.cpu_count()},
         "numpy": np.__version__,
         "onnxruntime": check_onnxruntime(),
+        "openvino": openvino_devices(),
+        "cpu_features": cpu_features(),
         "tensorrt": check_tensorrt(),
         "cuda_bindings": check_cuda_bindings(),
         "gpus": check_gpus(),
@@ -177,7 +182,21 @@ def doctor_report() -> dict[str, Any]:
 
     report["cpu_cores"]["physical"] = physical_cores()
     report["can_run"] = can_run(report)
+    report["cpu_path"] = cpu_path(report)
     return report
+
+
+def cpu_path(r: dict[str, Any]) -> str:
+    """The fastest CPU path this machine has, by the measured ranking (README, "CPU paths"):
+    OpenVINO INT8 > OpenVINO BF16 (CPUs with BF16) > OpenVINO FP32 ~ ONNX Runtime FP32."""
+    ov = r["openvino"]
+    if not ov.get("ok"):
+        return "onnxruntime fp32 (install perceptual-edge[openvino] for the int8 and bf16 paths)"
+    caps = ov["devices"].get("CPU", {}).get("capabilities", [])
+    bf16 = "BF16" in caps and cpu_has_bf16(r["cpu_features"])
+    dot = "VNNI/AMX" if cpu_has_int8_dot(r["cpu_features"]) else "AVX2 pairs, no VNNI"
+    second = "openvino bf16" if bf16 else "openvino fp32 (no BF16 on this CPU)"
+    return f"openvino int8 with NAME.int8.onnx ({dot}); else {second}"
 
 
 def can_run(r: dict[str, Any]) -> dict[str, str]:
@@ -213,6 +232,7 @@ def can_run(r: dict[str, Any]) -> dict[str, str]:
         ".onnx on CPU": provider("CPUExecutionProvider"),
         ".onnx on CUDA": provider("CUDAExecutionProvider"),
         ".onnx via TensorRT EP": provider("TensorrtExecutionProvider"),
+        ".onnx via OpenVINO": "yes" if r["openvino"].get("ok") else f"no: {r['openvino']['error']}",
         ".engine (TensorRT)": engine,
         "video": video,
         "train/export (torch)": f"yes (torch {torch['version']})"
@@ -239,6 +259,14 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  {p}: " + ("usable" if d["usable"] else f"not usable ({d['why_not']})"))
     if ort.get("ok"):
         lines.append(f"  auto picks: {ort['auto_picks']}")
+    ov = r["openvino"]
+    lines.append(f"openvino: {status(ov)}")
+    for name, d in ov.get("devices", {}).items():
+        caps = ", ".join(d["capabilities"]) or "capabilities n/a"
+        lines.append(f"  {name}: {d['name']} ({caps})")
+    feats = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in r["cpu_features"].items())
+    lines.append(f"CPU features: {feats}")
+    lines.append(f"fastest CPU path here: {r['cpu_path']}")
     lines.append(f"TensorRT: {status(r['tensorrt'])}")
     for name, d in r["cuda_bindings"].items():
         lines.append(f"{name}: {status(d)}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from perceptual_edge.errors import InputError, UnavailableError, first_line
 from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
+from perceptual_edge.runtime.precision import file_precision
 from perceptual_edge.spec import ModelSpec
 
 log = logging.getLogger("perceptual_edge.runtime")
@@ -84,11 +85,15 @@ def provider_library_error(provider: str) -> str | None:
     return None
 
 
-def session_options(threads: int | None = None, optimization: str = "all") -> Any:
-    """Options measured to help on CPU (see tests/benchmarks/runtime_cpu.py): all graph
-    optimisations (NCHWc conv layouts and fusions), intra-op threads = physical cores,
+def session_options(
+    threads: int | None = None, optimization: str = "all", spinning: bool = False
+) -> Any:
+    """Options measured to help on CPU (see tests/benchmarks/runtime_cpu.py and cpu_load.py): all
+    graph optimisations (NCHWc conv layouts and fusions), intra-op threads = physical cores,
     sequential execution (this graph is a chain: parallel mode only adds scheduling), memory arena
-    and pattern on."""
+    and pattern on, and no spin-waiting: ORT's idle pool threads otherwise busy-wait between
+    operators, which costs nothing on an idle machine but, when another process wants the same
+    cores, burns the time slices the working thread needs (measured: see README, "CPU load")."""
     import onnxruntime as ort
 
     if optimization not in OPT_LEVELS:
@@ -106,6 +111,7 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
     opts.enable_cpu_mem_arena = True
     opts.enable_mem_pattern = True
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return opts
 
 
@@ -121,11 +127,13 @@ class OrtBackend:
         device: str | None = None,
         threads: int | None = None,
         optimization: str = "all",
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         p = self.path = Path(path)  # checked by the Session (runtime.backend.check_model_path)
-        self._opts = session_options(threads, optimization)
+        self.precision = file_precision(p)  # ONNX Runtime computes in the graph's own types
+        self._opts = session_options(threads, optimization, spinning)
         available = ort.get_available_providers()
         if device is None or device == "auto":
             self._sess = self._open_auto(available)

@@ -24,21 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError
+from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.image import batch_to_image, crop_to, image_to_batch, pad_to_multiple
 from perceptual_edge.runtime import tiling
 from perceptual_edge.runtime.backend import Backend, artifact_kind, check_model_path
+from perceptual_edge.runtime.precision import artifact_for, check_precision
 from perceptual_edge.spec import ModelSpec
 
 log = logging.getLogger("perceptual_edge.runtime")
 
-BACKENDS = ("auto", "onnxruntime", "ort", "tensorrt", "trt")
+BACKENDS = ("auto", "onnxruntime", "ort", "openvino", "ov", "tensorrt", "trt")
 
 
 def open_backend(
-    path: str | Path, backend: str = "auto", device: str | None = None, **options: Any
+    path: str | Path,
+    backend: str = "auto",
+    device: str | None = None,
+    precision: str = "auto",
+    **options: Any,
 ) -> Backend:
-    """The backend table: file type and `backend` name -> one backend class."""
+    """The backend table: file type and `backend` name -> one backend class. `path` is the
+    file to load as is (`Session` resolves a precision's sibling file first)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     p = check_model_path(path)
@@ -48,9 +54,18 @@ def open_backend(
             f"{p}: a PyTorch checkpoint; the torch-free runtime runs .onnx and .engine files "
             "(export it with `pe export`, or open it with perceptual_edge.models.open_model)"
         )
+    precision = check_precision(precision)
+    if kind == "engine" and precision != "auto":
+        raise InputError("--precision applies to .onnx files; an engine's is fixed at its build")
+    if backend in ("openvino", "ov") and kind == "onnx":
+        from perceptual_edge.runtime.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(p, device=device, precision=precision, **options)
     if backend in ("auto", "onnxruntime", "ort") and kind == "onnx":
         from perceptual_edge.runtime.ort_backend import OrtBackend
 
+        if precision == "bf16":
+            raise UnavailableError("bf16 runs through OpenVINO only (--backend openvino)")
         return OrtBackend(p, device=device, **options)
     if backend in ("auto", "tensorrt", "trt") and kind == "engine":
         from perceptual_edge.runtime.trt_backend import TrtBackend
@@ -61,9 +76,16 @@ def open_backend(
 
 class Session:
     def __init__(
-        self, path: str | Path, backend: str = "auto", device: str | None = None, **options: Any
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        device: str | None = None,
+        precision: str = "auto",
+        **options: Any,
     ) -> None:
-        self._attach(Path(path), open_backend(path, backend, device, **options))
+        # e.g. wave.onnx with precision int8 -> wave.int8.onnx (see runtime/precision.py)
+        path = artifact_for(path, precision)
+        self._attach(Path(path), open_backend(path, backend, device, precision, **options))
 
     @classmethod
     def from_backend(cls, backend: Backend, path: str | Path) -> Session:
@@ -77,6 +99,8 @@ class Session:
         self.path = path
         self._backend: Backend | None = backend
         self.spec: ModelSpec = backend.spec
+        # What the numbers are computed in (OpenVINO's bf16 hint can differ from the file's).
+        self.precision: str = backend.precision
         self.last_run_tiled = False  # whether the last run() was tiled (asked for or automatic)
         log.info("session %s: backend %s", path.name, backend.name)
 

@@ -182,6 +182,7 @@ class TrtBackend:
         sidecar = read_sidecar(p)  # a bad sidecar is an error even before TensorRT is imported
         trt = import_tensorrt()
         self.path, self.sidecar, self.spec = p, sidecar, sidecar.spec
+        self.precision = sidecar.precision
         self._trt = trt
         self._cuda = cuda or load_cuda(index, cuda_binding)
         self._stream = None

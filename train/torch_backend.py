@@ -25,6 +25,7 @@ class TorchBackend:
 
     max_input_hw: tuple[int, int] | None = None  # any size
     max_batch: int | None = None
+    precision = "fp32"
 
     def __init__(self, path: str | Path, backend: str = "auto", device: str | None = None) -> None:
         if backend not in TORCH_BACKENDS:

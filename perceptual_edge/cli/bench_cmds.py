@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from perceptual_edge.cli.common import parse_sizes, pe_command
+from perceptual_edge.cli.common import comma_list, parse_sizes, pe_command
 from perceptual_edge.errors import InputError
 
 
@@ -64,7 +64,18 @@ def register(app: typer.Typer) -> None:
         ),
         runs: int = typer.Option(3, min=1, help="Timed warm runs per size (median reported)."),
         warmup: int = typer.Option(1, min=0, help="Untimed runs per size first."),
-        backend: str = typer.Option("auto", help="auto, onnxruntime or tensorrt."),
+        backend: str = typer.Option("auto", help="auto, onnxruntime, openvino or tensorrt."),
+        backends: str = typer.Option(
+            None,
+            "--backends",
+            help="Side by side in one run: comma-separated backends (e.g. onnxruntime,openvino).",
+        ),
+        precision: str = typer.Option(
+            None,
+            "--precision",
+            help="Comma-separated: fp32, fp16, bf16, int8 (int8 reads MODEL.int8.onnx beside "
+            "MODEL); with --backends or alone, every combination side by side.",
+        ),
         device: str = typer.Option(None, help="cpu, cuda, tensorrt (default: auto)."),
         threads: int = typer.Option(None, min=1, help="CPU threads (default: physical cores)."),
         vs_torch: Path = typer.Option(
@@ -104,6 +115,21 @@ def register(app: typer.Typer) -> None:
         reference = None
         if vs_torch is not None:
             reference, ref_spec = _torch_reference(vs_torch, threads)
+        if backends or precision:
+            from perceptual_edge.runtime.bench_matrix import bench_matrix, format_matrix
+
+            result = bench_matrix(
+                model,
+                comma_list(backends or backend),
+                comma_list(precision or "auto"),
+                size_list,
+                runs=runs,
+                warmup=warmup,
+                reference=reference,
+                threads=threads,
+            )
+            typer.echo(json.dumps(result) if as_json else format_matrix(result))
+            return
         with Session(model, backend=backend, device=device, **options) as session:
             if vs_torch is not None and ref_spec.kind != session.spec.kind:
                 raise InputError(

@@ -47,10 +47,17 @@ def register(app: typer.Typer) -> None:
             None, "--output", "-o", help="Output path (see above for defaults); - for stdout."
         ),
         backend: str = typer.Option(
-            "auto", help="auto | onnxruntime | tensorrt | torch (for .pth)."
+            "auto", help="auto | onnxruntime | openvino | tensorrt | torch (for .pth)."
         ),
         device: str | None = typer.Option(
-            None, help="cpu | cuda | tensorrt (ONNX Runtime provider) or a torch device."
+            None,
+            help="cpu | cuda | tensorrt (ONNX Runtime provider), CPU | GPU | NPU | AUTO "
+            "(OpenVINO), or a torch device.",
+        ),
+        precision: str = typer.Option(
+            "auto",
+            help="auto | fp32 | fp16 | bf16 (OpenVINO, CPUs with BF16) | int8 (MODEL.int8.onnx, "
+            "found beside MODEL).",
         ),
         batch: int = typer.Option(1, min=1, help="Video frames per inference call."),
         crf: int | None = typer.Option(
@@ -99,7 +106,7 @@ def register(app: typer.Typer) -> None:
         if plan.output is None and as_json:
             raise InputError("--json cannot be used when the image goes to stdout (-o -)")
         stdin = sys.stdin.buffer.read() if plan.kind == "stream" else None
-        with open_model(plan.model, backend=backend, device=device) as session:
+        with open_model(plan.model, backend=backend, device=device, precision=precision) as session:
             encoded, result = execute(plan, session, stdin=stdin)
             backend_name = session.backend_name
         if encoded is not None:

@@ -27,6 +27,7 @@ from perceptual_edge.fsutil import check_output, write_text_atomic
 from perceptual_edge.image import (
     PIXEL_MAX,
     PIXEL_MIN,
+    center_square,
     crop_to,
     image_to_batch,
     iter_image_files,
@@ -37,7 +38,6 @@ from perceptual_edge.paper.gatys import (
     MIN_SIZE,
     ObjectiveConfig,
     PerceptualObjective,
-    center_square,
     initial_image,
     lbfgs_optimize,
     loss_network,

@@ -37,9 +37,7 @@ from perceptual_edge.image import (
     PIXEL_MAX,
     PIXEL_MIN,
     batch_to_image,
-    center_crop,
     image_to_batch,
-    resize,
     resize_shorter_side,
 )
 from perceptual_edge.train import defaults
@@ -62,12 +60,6 @@ def style_target_image(style: np.ndarray, size: int) -> np.ndarray:
     from perceptual_edge.train.runner import style_batch
 
     return batch_to_image(style_batch(style, size).numpy())
-
-
-def center_square(image: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square, resized to (size, size): how Fig. 5's inputs are made."""
-    s = min(image.shape[:2])
-    return resize(center_crop(image, s, s), size, size, "bicubic")
 
 
 @dataclass(frozen=True)

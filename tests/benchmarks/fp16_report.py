@@ -19,25 +19,7 @@ import numpy as np
 from perceptual_edge.export.fp16 import FP16_MAX
 from perceptual_edge.export.fp16_report import activation_maxima, half_forward
 from perceptual_edge.export.verify import capped_psnr
-from perceptual_edge.image import (
-    center_crop,
-    image_to_batch,
-    iter_image_files,
-    load_image,
-    resize,
-)
-
-
-def real_images(folder: str | os.PathLike[str], size: int, limit: int | None = None) -> list:
-    """Centre-cropped squares of the images in `folder`, resized to size x size, (H, W, 3)."""
-    out = []
-    for p in iter_image_files(folder):
-        img = load_image(p)
-        s = min(img.shape[:2])
-        out.append((p.name, resize(center_crop(img, s, s), size, size, "lanczos")))
-        if limit and len(out) >= limit:
-            break
-    return out
+from perceptual_edge.image import image_to_batch, square_photos
 
 
 def measure(
@@ -61,7 +43,7 @@ def measure(
         f16 = save_onnx(float16_model(proto), Path(tmp) / "m.fp16.onnx")
         with Session(f32, device="cpu") as s32, Session(f16, device="cpu") as s16:
             for size in sizes:
-                for name, img in real_images(data, size, limit):
+                for name, img in square_photos(data, size, limit):
                     x = image_to_batch(img)  # (1, 3, S, S)
                     ref = s32.run_batch(x)
                     y16 = s16.run_batch(x)
@@ -118,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     print(format_rows(rows))
     from perceptual_edge.train.checkpoint import load_checkpoint
 
-    name, img = real_images(args.data, max(args.sizes), 1)[0]
+    name, img = square_photos(args.data, max(args.sizes), 1)[0]
     model = load_checkpoint(args.checkpoint).build()
     print(f"\nper-layer maxima on {name} at {max(args.sizes)}:")
     print(format_maxima(activation_maxima(model, image_to_batch(img))))

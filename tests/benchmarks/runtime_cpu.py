@@ -39,7 +39,7 @@ def main() -> None:
     import torch
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_checkpoint
+    from helpers import make_checkpoint
 
     from perceptual_edge.cli.common import parse_sizes
     from perceptual_edge.export import onnx_from_checkpoint

@@ -48,7 +48,7 @@ print(json.dumps({
 
 def make_onnx(out: Path) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_checkpoint
+    from helpers import make_checkpoint
 
     from perceptual_edge.export import onnx_from_checkpoint
 

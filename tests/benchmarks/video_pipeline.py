@@ -3,6 +3,7 @@ frames/s of the same Session on the same decoded frames, measured in one run.
 
     python tests/benchmarks/video_pipeline.py   # friday.mp4, a random-weight style net
     python tests/benchmarks/video_pipeline.py --model wave.onnx --max-size 320 --batch 4 --json
+    python tests/benchmarks/video_pipeline.py --model wave.onnx --backend openvino --precision int8
 
 The target (issue 4) is end-to-end >= 90% of model-only. Model-only is timed before and after
 the end-to-end run and averaged, so that drift from other load on the machine shows up as a
@@ -71,14 +72,20 @@ def decoded_frames(clip: Path, max_size: int | None) -> list[np.ndarray]:
     return frames
 
 
-def model_only_fps(model: Path, frames: list[np.ndarray], batch: int) -> float:
+def model_only_fps(
+    model: Path,
+    frames: list[np.ndarray],
+    batch: int,
+    backend: str = "auto",
+    precision: str = "auto",
+) -> float:
     """Frames/s of Session.run_batch alone over the decoded frames (after one warm-up call)."""
     from perceptual_edge.runtime import Session
 
     def nchw(chunk: list[np.ndarray]) -> np.ndarray:  # (N, 3, H, W) float32
         return np.stack(chunk).transpose(0, 3, 1, 2).astype(np.float32)
 
-    with Session(model) as s:
+    with Session(model, backend=backend, precision=precision) as s:
         s.run_batch(nchw(frames[:batch]))
         t = time.perf_counter()
         for i in range(0, len(frames), batch):
@@ -86,9 +93,11 @@ def model_only_fps(model: Path, frames: list[np.ndarray], batch: int) -> float:
         return len(frames) / (time.perf_counter() - t)
 
 
-def end_to_end(model: Path, clip: Path, out: Path, batch: int, max_size: int | None) -> dict:
+def end_to_end(
+    model: Path, clip: Path, out: Path, batch: int, max_size: int | None, run_args: list[str]
+) -> dict:
     cmd = [sys.executable, "-m", "perceptual_edge", "run", str(model), "-i", str(clip)]
-    cmd += ["-o", str(out), "--batch", str(batch), "--json", "--overwrite"]
+    cmd += ["-o", str(out), "--batch", str(batch), "--json", "--overwrite", *run_args]
     if max_size:
         cmd += ["--max-size", str(max_size)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -103,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="an .onnx/.engine (default: random-weight style)")
     ap.add_argument("--max-size", type=int, default=None)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--backend", default="auto", help="auto, onnxruntime, openvino, tensorrt")
+    ap.add_argument("--precision", default="auto", help="auto, fp32, bf16, int8 (see pe run)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if not args.clip.is_file():
@@ -111,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         model = args.model or make_model(folder)
         frames = decoded_frames(args.clip, args.max_size)
-        before = model_only_fps(model, frames, args.batch)
+        how = {"backend": args.backend, "precision": args.precision}
+        before = model_only_fps(model, frames, args.batch, **how)
+        run_args = ["--backend", args.backend, "--precision", args.precision]
         e2e = end_to_end(model, args.clip, folder / f"out{args.clip.suffix}", args.batch,
-                         args.max_size)  # fmt: skip
-        after = model_only_fps(model, frames, args.batch)
+                         args.max_size, run_args)  # fmt: skip
+        after = model_only_fps(model, frames, args.batch, **how)
     model_fps = statistics.mean([before, after])
     report = {
         "clip": str(args.clip),

@@ -61,9 +61,9 @@ def test_conversion_leaves_the_source_model_alone(style_onnx: Path) -> None:
 
 
 def test_fp16_on_a_real_photo_against_fp32(exported, shared_data: Path) -> None:
-    from benchmarks.fp16_report import real_images
+    from perceptual_edge.image import square_photos
 
-    (name, img), *_ = real_images(shared_data / "content", 256, limit=1)
+    (name, img), *_ = square_photos(shared_data / "content", 256, limit=1)
     from perceptual_edge.image import image_to_batch
 
     x = image_to_batch(img)

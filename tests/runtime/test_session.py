@@ -7,7 +7,6 @@ from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.runtime import Session
 from perceptual_edge.runtime import ort_backend as ob
 
-
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 

@@ -44,7 +44,9 @@ def test_import_runtime_does_not_load_torch():
         loaded(
             "import perceptual_edge.runtime\n"
             "import perceptual_edge.runtime.tiling, perceptual_edge.runtime.bench\n"
-            "import perceptual_edge.runtime.trt_backend, perceptual_edge.runtime.doctor"
+            "import perceptual_edge.runtime.trt_backend, perceptual_edge.runtime.doctor\n"
+            "import perceptual_edge.runtime.openvino_backend, perceptual_edge.runtime.precision\n"
+            "import perceptual_edge.runtime.bench_matrix, perceptual_edge.runtime.peaks"
         )
     )
     assert p.returncode == 0, p.stderr

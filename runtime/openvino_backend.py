@@ -1,0 +1,199 @@
+"""OpenVINO backend: Intel's edge runtime, for CPUs (any x86 with AVX2), integrated GPUs and NPUs.
+
+Reads the same .onnx files as ONNX Runtime (FP32, FP16, and the INT8 QDQ file, which OpenVINO
+turns into int8 convolutions). The arithmetic precision is asked for explicitly: on a CPU with
+BF16 units OpenVINO computes in bf16 unless told f32, so `precision="fp32"` (and "auto") set the
+inference-precision hint to f32, and "bf16" sets bf16 only where the device reports BF16 among
+its optimisation capabilities. The precision the compiled model really uses is read back and
+checked, so a request the device ignored is an error, never a silent fallback.
+
+Compiled models are cached on disk (OpenVINO's CACHE_DIR; default
+~/.cache/perceptual-edge/openvino, or $PE_OPENVINO_CACHE), so a second process skips the
+compilation. One compiled model serves every input size (the ONNX file's height and width are
+dynamic). Safe for one calling thread at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perceptual_edge.errors import InputError, UnavailableError, first_line
+from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
+from perceptual_edge.runtime.precision import check_precision, file_precision
+from perceptual_edge.spec import ModelSpec
+
+log = logging.getLogger("perceptual_edge.runtime")
+
+DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+CACHE_ENV_VAR = "PE_OPENVINO_CACHE"
+INSTALL_HINT = "install it with: pip install 'perceptual-edge[openvino]'"
+# OpenVINO element type names of the inference-precision hint <-> our precision names.
+HINT_OF = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+PRECISION_OF_TYPE = {"float32": "fp32", "f32": "fp32", "bfloat16": "bf16", "bf16": "bf16"}
+PRECISION_OF_TYPE.update({"float16": "fp16", "f16": "fp16"})
+
+
+def import_openvino() -> Any:
+    try:
+        import openvino
+    except ImportError as e:
+        raise UnavailableError(f"OpenVINO is not installed ({e}); {INSTALL_HINT}") from None
+    return openvino
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.path.expanduser(os.environ[CACHE_ENV_VAR]))
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(os.path.expanduser(xdg)) / "perceptual-edge" / "openvino"
+
+
+def normalize_device(device: str | None) -> str:
+    """'cpu' -> 'CPU'; None -> 'CPU'; 'GPU.1' stays; anything else is an InputError."""
+    d = (device or "CPU").upper()
+    if d.split(".")[0] not in DEVICES:
+        raise InputError(f"unknown OpenVINO device {device!r}; choose {', '.join(DEVICES)}")
+    return d
+
+
+def device_capabilities(core: Any, device: str) -> list[str]:
+    """The device's OPTIMIZATION_CAPABILITIES (e.g. FP32, BF16, INT8), [] where unknown."""
+    try:
+        return [str(c) for c in core.get_property(device, "OPTIMIZATION_CAPABILITIES")]
+    except Exception:  # AUTO and some plugins do not report it
+        return []
+
+
+def compiled_precision(compiled: Any) -> str:
+    """Our name for the inference precision a compiled model really uses."""
+    value = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+    for key, name in PRECISION_OF_TYPE.items():
+        if key in value:
+            return name
+    return value
+
+
+def read_spec(model: Any, path: Path) -> ModelSpec:
+    """The ModelSpec from the ONNX metadata_props, which OpenVINO keeps in rt_info."""
+    keys = ["framework", SPEC_METADATA_KEY]
+    if not model.has_rt_info(keys):
+        raise InputError(f"{path}: ONNX file has no perceptual-edge model spec in its metadata")
+    return ModelSpec.from_json(model.get_rt_info(keys).astype(str))
+
+
+class OpenVinoBackend:
+    """One compiled OpenVINO model and its infer request."""
+
+    max_input_hw: tuple[int, int] | None = None  # the graph's height and width are dynamic
+    max_batch: int | None = None
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str | None = None,
+        precision: str = "auto",
+        threads: int | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        ov = import_openvino()
+        self.path = Path(path)  # checked by the Session (runtime.backend.check_model_path)
+        self.device = normalize_device(device)
+        precision = check_precision(precision)
+        core = ov.Core()
+        self._check_device(core)
+        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            core.set_property({"CACHE_DIR": str(cache)})
+        except OSError as e:  # a read-only home: run, only slower to start
+            log.warning("OpenVINO model cache disabled (%s: %s)", cache, e)
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as e:
+            why = first_line(e)
+            raise InputError(f"{self.path}: OpenVINO cannot read this file ({why})") from None
+        self.spec = read_spec(model, self.path)
+        config = self._config(core, precision, threads)
+        try:
+            self._compiled = core.compile_model(model, self.device, config)
+        except Exception as e:
+            raise UnavailableError(
+                f"OpenVINO cannot compile {self.path.name} for {self.device} ({first_line(e)})"
+            ) from None
+        self.precision = self._effective_precision(precision)
+        self._request = self._compiled.create_infer_request()
+        self.name = f"openvino:{self.device}:{self.precision}"
+
+    def _check_device(self, core: Any) -> None:
+        available = [str(d) for d in core.available_devices]
+        if self.device != "AUTO" and not any(d.startswith(self.device) for d in available):
+            raise UnavailableError(
+                f"OpenVINO has no {self.device} device here (available: {', '.join(available)})"
+            )
+
+    def _config(self, core: Any, precision: str, threads: int | None) -> dict[str, Any]:
+        have = file_precision(self.path)
+        if precision not in ("auto", "bf16") and have != precision:
+            raise InputError(f"{self.path} is a {have} model, not {precision}")
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision == "bf16":
+            if "BF16" not in device_capabilities(core, self.device):
+                raise UnavailableError(
+                    f"bf16: OpenVINO's {self.device} device has no BF16 arithmetic here "
+                    "(needs AVX512_BF16 or AMX); use fp32 or int8"
+                )
+            config["INFERENCE_PRECISION_HINT"] = "bf16"
+        elif self.device == "CPU" or precision == "fp32":
+            # f32 for the float parts of every file: OpenVINO's CPU default is bf16 where the
+            # CPU has it, which would change the numbers behind the user's back.
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if threads and self.device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        return config
+
+    def _effective_precision(self, requested: str) -> str:
+        try:
+            used = compiled_precision(self._compiled)
+        except Exception:  # AUTO does not always expose it
+            used = "fp32" if requested in ("auto", "fp32", "int8") else requested
+        if requested == "bf16" and used != "bf16":
+            raise UnavailableError(f"OpenVINO compiled {self.path.name} in {used}, not bf16")
+        have = file_precision(self.path)
+        return have if have in ("int8", "fp16") and used == "fp32" else used
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:  # (N, 3, H, W) -> (N, 3, sH, sW)
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        try:
+            result = self._request.infer({0: x}, share_inputs=True)
+        except Exception as e:  # e.g. a shape the graph rejects
+            raise InputError(
+                f"{self.path.name}: inference failed for shape {x.shape} ({first_line(e)})"
+            ) from None
+        # The request reuses its output buffer on the next call: copy it out.
+        return np.array(result[self._compiled.output(0)], dtype=np.float32, copy=True)
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
+
+
+def openvino_devices() -> dict[str, Any]:
+    """For `pe doctor`: OpenVINO's version, devices and each device's capabilities."""
+    try:
+        ov = import_openvino()
+        core = ov.Core()
+        devices = {}
+        for d in core.available_devices:
+            try:
+                full = str(core.get_property(d, "FULL_DEVICE_NAME"))
+            except Exception:
+                full = str(d)
+            devices[str(d)] = {"name": full, "capabilities": device_capabilities(core, d)}
+    except Exception as e:  # UnavailableError, or a broken plugin install
+        return {"ok": False, "error": first_line(e)}
+    return {"ok": True, "version": ov.get_version(), "devices": devices}
