@@ -9,13 +9,44 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
+from typer._click import exceptions as click_exceptions
+from typer.core import TyperGroup
 
 from perceptual_edge.errors import PeError
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (unknown option or command, missing or out-of-range argument) as one
+    `pe: error:` line on stderr with a pointer to --help, exit 2, instead of Click's box."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click_exceptions.NoArgsIsHelpError as e:
+            e.show()  # `pe` or `pe CMD` alone: the help text, as before
+            sys.exit(e.exit_code)
+        except click_exceptions.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "pe"
+            message = " ".join(e.format_message().split())
+            print(f"pe: error: {message} (see '{where} --help')", file=sys.stderr)
+            sys.exit(2)
+        except click_exceptions.ClickException as e:
+            print(f"pe: error: {' '.join(e.format_message().split())}", file=sys.stderr)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            print("pe: aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="pe",
+    cls=_OneLineErrors,
     help="Perceptual-loss style transfer and super-resolution: train, export, run, evaluate.",
     no_args_is_help=True,
     add_completion=False,
