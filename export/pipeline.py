@@ -90,6 +90,8 @@ def export_checkpoint(
         raise InputError("--workspace must be a positive number of MiB")
 
     folder = Path(out_dir) if out_dir else ckpt_path.parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is not a folder (--output-dir names the folder to write into)")
     folder.mkdir(parents=True, exist_ok=True)
     name = ckpt_path.stem
     onnx_path = folder / f"{name}.onnx"

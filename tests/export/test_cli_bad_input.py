@@ -46,6 +46,15 @@ def test_future_checkpoint_format(tmp_path: Path, runner) -> None:
     assert_one_line_error(runner.invoke(app, ["export", str(p)]), 2, "format 99", "upgrade")
 
 
+def test_output_dir_that_is_a_file_is_refused(exported, runner, tmp_path: Path) -> None:
+    # Issue 12, case 9: was exit 70 "internal error: FileExistsError".
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    r = runner.invoke(app, ["export", str(exported.checkpoint), "-o", str(notes)])
+    assert_one_line_error(r, 2, "notes.txt", "is not a folder")
+    assert notes.read_text() == "keep me"
+
+
 def test_existing_outputs_are_not_overwritten(exported, runner) -> None:
     before = exported.onnx.stat().st_mtime_ns, exported.onnx.read_bytes()
     r = runner.invoke(app, ["export", str(exported.checkpoint), "-o", str(exported.folder)])
