@@ -94,3 +94,18 @@ def test_cpu_features_and_openvino_in_the_report():
     if r["openvino"]["ok"]:
         assert "CPU" in r["openvino"]["devices"]
         assert r["can_run"][".onnx via OpenVINO"] == "yes"
+
+
+def test_cpu_path_follows_the_measured_ranking():
+    def report(caps, **features):
+        return {"openvino": {"ok": True, "devices": {"CPU": {"capabilities": caps}}},
+                "cpu_features": features}  # fmt: skip
+
+    bf16 = doctor.cpu_path(report(["FP32", "BF16", "INT8"], avx512_bf16=True, avx512_vnni=True))
+    assert bf16.startswith("openvino bf16") and "VNNI/AMX" in bf16
+    vnni = doctor.cpu_path(report(["FP32", "INT8"], avx_vnni=True))
+    assert vnni.startswith("openvino int8") and "VNNI/AMX" in vnni and "no BF16" in vnni
+    # BF16 units the plugin does not offer (or flags without units) do not count.
+    assert doctor.cpu_path(report(["FP32", "INT8"], avx512_bf16=True)).startswith("openvino int8")
+    assert "no VNNI" in doctor.cpu_path(report(["FP32", "INT8"], avx2=True))
+    assert doctor.cpu_path({"openvino": {"ok": False}}).startswith("onnxruntime fp32")

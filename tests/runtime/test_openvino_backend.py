@@ -51,6 +51,46 @@ def test_bf16_only_where_the_cpu_has_it(style_onnx, batch, tmp_path):
             Session(style_onnx, backend="openvino", precision="bf16", cache_dir=tmp_path)
 
 
+@pytest.mark.parametrize("net", ["style_onnx", "sr4_onnx"])
+def test_entry_and_body_together_are_the_whole_network(net, request, batch):
+    """BF16 runs the layers before the residual trunk as a separate f32 model: in f32 both
+    parts chained must give what the whole graph gives (the cut feeds the first block's conv
+    and its skip connection alike)."""
+    import openvino as ov
+
+    from perceptual_edge.runtime.openvino_backend import split_entry
+
+    path = request.getfixturevalue(net)
+    core = ov.Core()
+    model = core.read_model(str(path))
+    entry, body = split_entry(ov, model)
+    assert len(body.get_parameters()) == 1
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    x = batch[:, :, :64, :96]
+    whole = core.compile_model(model, "CPU", config)({0: x})[0]
+    mid = core.compile_model(entry, "CPU", config)({0: x})[0]
+    assert mid.shape[1] == (128 if net == "style_onnx" else 64)  # the trunk's width
+    chained = core.compile_model(body, "CPU", config)({0: mid})[0]
+    np.testing.assert_allclose(chained, whole, rtol=0, atol=1e-3)
+
+
+def test_bf16_keeps_the_entry_in_f32(style_onnx, batch, tmp_path):
+    if not cpu_has_bf16(cpu_features()):
+        pytest.skip("this CPU has no BF16")
+    with Session(style_onnx, backend="openvino", precision="bf16", cache_dir=tmp_path) as s:
+        assert s.backend_name == "openvino:CPU:bf16+f32-entry" and s.precision == "bf16"
+        assert s._backend.entry_precision == "fp32"
+        split = s.run_batch(batch)
+    with Session(
+        style_onnx, backend="openvino", precision="bf16", cache_dir=tmp_path, f32_entry=False
+    ) as s:
+        assert s.backend_name == "openvino:CPU:bf16" and s._backend.entry_precision is None
+        whole = s.run_batch(batch)
+    with Session(style_onnx) as ref:
+        expected = ref.run_batch(batch)
+    assert capped_psnr(expected, split) > capped_psnr(expected, whole)
+
+
 def test_bf16_is_not_offered_on_onnxruntime(style_onnx):
     with pytest.raises(UnavailableError, match="OpenVINO"):
         Session(style_onnx, backend="onnxruntime", precision="bf16")
