@@ -28,6 +28,9 @@ class Backend(Protocol):
     # (H, W) of the largest input it accepts (a TensorRT profile's max; larger inputs are
     # tiled by the Session), or None for any size.
     max_input_hw: tuple[int, int] | None
+    # (H, W) of the smallest input it accepts (a TensorRT profile's min; smaller inputs are
+    # padded up to it by the Session and cropped back), or None for any size.
+    min_input_hw: tuple[int, int] | None
     max_batch: int | None  # the largest batch one call accepts, or None for any
     precision: str  # what the numbers are computed in: fp32 | fp16 | bf16 | int8
 

@@ -100,6 +100,7 @@ class OpenVinoBackend:
     """One compiled OpenVINO model and its infer request."""
 
     max_input_hw: tuple[int, int] | None = None  # the graph's height and width are dynamic
+    min_input_hw: tuple[int, int] | None = None
     max_batch: int | None = None
 
     def __init__(

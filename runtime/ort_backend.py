@@ -119,6 +119,7 @@ class OrtBackend:
     """One onnxruntime.InferenceSession. Safe for one calling thread at a time."""
 
     max_input_hw: tuple[int, int] | None = None  # dynamic height and width: any size
+    min_input_hw: tuple[int, int] | None = None
     max_batch: int | None = None
 
     def __init__(

@@ -126,8 +126,11 @@ class Session:
     def _infer_padded(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32, any size -> (N, 3, sH, sW): pad, infer in allowed chunks, crop."""
         backend = self._require()
+        # Pad small inputs up to what the network needs and what the backend accepts: a
+        # TensorRT profile's minimum (64 by default) is larger than the network's own (16).
+        min_side = max(self.spec.min_size, *(backend.min_input_hw or (0,)))
         padded, (h, w) = pad_to_multiple(
-            np.asarray(batch, dtype=np.float32), self.spec.multiple, self.spec.min_size
+            np.asarray(batch, dtype=np.float32), self.spec.multiple, min_side
         )
         limit = self.max_batch or padded.shape[0]
         if padded.shape[0] <= limit:

@@ -167,6 +167,7 @@ def _device_index(device: str | None) -> int:
 
 class TrtBackend:
     max_input_hw: tuple[int, int] | None  # the optimisation profile's largest (H, W)
+    min_input_hw: tuple[int, int] | None  # and its smallest: the Session pads up to it
     max_batch: int | None
 
     def __init__(
@@ -211,6 +212,7 @@ class TrtBackend:
         pmin, _, pmax = self._engine.get_tensor_profile_shape(self._input, 0)
         self.profile_min, self.profile_max = tuple(pmin), tuple(pmax)
         self.max_input_hw = (int(pmax[2]), int(pmax[3]))
+        self.min_input_hw = (int(pmin[2]), int(pmin[3]))
         self.max_batch = int(pmax[0])
         self._context = self._engine.create_execution_context()
         if self._context is None:

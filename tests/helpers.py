@@ -29,6 +29,7 @@ class InvertBackend:
         self.precision = "fp32"
         self.spec = spec
         self.max_input_hw = max_hw
+        self.min_input_hw: tuple[int, int] | None = None
         self.max_batch = 2 if max_hw else None
         self.calls: list[tuple[int, ...]] = []
         self.closed = False

@@ -24,6 +24,7 @@ class TorchBackend:
     """A checkpoint's network in eval mode on one torch device; one calling thread at a time."""
 
     max_input_hw: tuple[int, int] | None = None  # any size
+    min_input_hw: tuple[int, int] | None = None
     max_batch: int | None = None
     precision = "fp32"
 

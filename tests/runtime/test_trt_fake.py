@@ -103,6 +103,7 @@ def fake_tensorrt(cuda: FakeCuda, scale: int, version: str = "10.9.0.34") -> typ
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=0: None})
     trt.nptype = lambda dt: {"float": np.float32, "half": np.float16}[dt]
     state = {"deserialised": 0}
+    trt.profile = dict(PROFILE)  # what the plan's optimisation profile says (tests change it)
 
     class Context:
         def __init__(self) -> None:
@@ -110,6 +111,10 @@ def fake_tensorrt(cuda: FakeCuda, scale: int, version: str = "10.9.0.34") -> typ
             self.addr: dict[str, int] = {}
 
         def set_input_shape(self, name, shape):
+            # Like IExecutionContext.set_input_shape: False for a shape outside the profile.
+            lo, hi = trt.profile["min"], trt.profile["max"]
+            if not all(a <= s <= b for s, a, b in zip(shape, lo, hi, strict=True)):
+                return False
             self.shape = tuple(shape)
             return True
 
@@ -141,7 +146,7 @@ def fake_tensorrt(cuda: FakeCuda, scale: int, version: str = "10.9.0.34") -> typ
             return "float"
 
         def get_tensor_profile_shape(self, name, index):
-            return [PROFILE["min"], PROFILE["opt"], PROFILE["max"]]
+            return [trt.profile["min"], trt.profile["opt"], trt.profile["max"]]
 
         def create_execution_context(self):
             return Context()
@@ -206,6 +211,21 @@ def test_runs_and_reuses_buffers_per_shape(tmp_path, fakes):
             np.testing.assert_array_equal(s.run(big), 255 - big)
         assert s.last_run_tiled
     assert cuda.closed and not cuda.mem  # everything freed on exit
+
+
+def test_images_below_the_profile_minimum_are_padded_up_to_it(tmp_path, fakes):
+    # Issue 9, case 4: the default profile's minimum is 64, the network's own 16; a 30x41 image
+    # (or a small tile) used to fail with "outside the engine's optimisation profile".
+    trt, cuda = fakes(scale=1)
+    trt.profile = {"min": [1, 3, 64, 64], "opt": [1, 3, 256, 256], "max": [1, 3, 512, 512]}
+    with Session(write_engine(tmp_path, profile=trt.profile)) as s:
+        img = np.random.default_rng(2).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(s.run(img), 255 - img)  # padded to 64x64, cropped back
+        tall = np.random.default_rng(3).integers(0, 256, (100, 12, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(s.run(tall), 255 - tall)
+        tiled = np.random.default_rng(4).integers(0, 256, (90, 100, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(s.run(tiled, tile=32), 255 - tiled)  # small tiles too
+        assert s.last_run_tiled
 
 
 def test_sr_engine_and_device_arrays(tmp_path, fakes):
