@@ -143,10 +143,20 @@ def export_checkpoint(
         result.reports.append(report)
         int8_engine = folder / f"{name}.int8.engine"
         result.trtexec_int8 = format_command(
-            trtexec_command(int8_path, int8_engine, profile, spec.input_name, workspace, cache)
+            trtexec_command(
+                int8_path, int8_engine, profile, spec.input_name, workspace, cache, "int8"
+            )
         )
     result.trtexec = format_command(
-        trtexec_command(engine_src, engine_path, profile, spec.input_name, workspace, cache)
+        trtexec_command(
+            engine_src,
+            engine_path,
+            profile,
+            spec.input_name,
+            workspace,
+            cache,
+            "fp16" if fp16 else "fp32",
+        )  # fmt: skip
     )
     if build_engine and have_trt:
         result.engine = engine_from_onnx(

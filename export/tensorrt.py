@@ -12,6 +12,7 @@ Without TensorRT, `trtexec_command` gives the equivalent command line for the GP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from perceptual_edge.errors import InputError, UnavailableError
-from perceptual_edge.fsutil import atomic_path, check_output, sha256_file, write_text_atomic
+from perceptual_edge.fsutil import atomic_path, check_output, sha256_file, write_bytes_atomic
 from perceptual_edge.spec import ModelSpec
 
 Shape = tuple[int, int, int, int]
@@ -123,11 +124,16 @@ def trtexec_command(
     input_name: str = "input",
     workspace_mib: int = DEFAULT_WORKSPACE_MIB,
     timing_cache: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
 ) -> list[str]:
-    """The trtexec invocation equivalent to `engine_from_onnx` (TensorRT 10 flags).
+    """The trtexec invocation equivalent to `engine_from_onnx` (TensorRT 10 flags), flag
+    for flag with the builder calls made there (tests/export/test_trt_build_fake.py compares them).
 
     --stronglyTyped takes the precision from the graph (TensorRT 11 is always strongly typed;
-    neither needs --fp16, which TensorRT 11 no longer has).
+    neither needs --fp16, which TensorRT 11 no longer has). trtexec enables TF32 by default and
+    the API build clears it for every graph with FP32 convolutions (FP32, and the float layers of
+    INT8), so those get --noTF32. The workspace is written without a unit: trtexec reads a bare
+    number as MiB, while 10.0.x multiplies an "M" suffix out and then takes it as MiB again.
     """
     cmd = [
         "trtexec",
@@ -137,8 +143,10 @@ def trtexec_command(
         f"--minShapes={input_name}:{format_shape(profile.min)}",
         f"--optShapes={input_name}:{format_shape(profile.opt)}",
         f"--maxShapes={input_name}:{format_shape(profile.max)}",
-        f"--memPoolSize=workspace:{int(workspace_mib)}M",
+        f"--memPoolSize=workspace:{int(workspace_mib)}",
     ]
+    if precision != "fp16":
+        cmd.append("--noTF32")
     if timing_cache:
         cmd.append(f"--timingCacheFile={timing_cache}")
     return cmd
@@ -277,8 +285,7 @@ def engine_from_onnx(
     cache_bytes = b""
     if timing_cache and Path(timing_cache).is_file():
         cache_bytes = Path(timing_cache).read_bytes()
-    cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    _attach_timing_cache(config, cache_bytes, timing_cache, emit)
     if hasattr(trt, "IProgressMonitor"):
         config.progress_monitor = _progress_monitor(trt, emit)
     emit(f"building TensorRT {trt.__version__} engine ({precision}) from {onnx_path} ...")
@@ -287,11 +294,10 @@ def engine_from_onnx(
     if plan is None:
         raise InputError(f"TensorRT could not build an engine from {onnx_path} (see its log)")
     emit(f"engine built in {time.perf_counter() - t0:.1f} s")
-    with atomic_path(out, overwrite) as tmp:
-        tmp.write_bytes(bytes(plan))
     if timing_cache:
-        with atomic_path(timing_cache, True) as tmp:
-            tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+        attached = config.get_timing_cache()  # None if no cache was attached
+        if attached is not None:
+            write_bytes_atomic(timing_cache, bytes(attached.serialize()))
     meta = engine_sidecar(
         spec,
         profile,
@@ -301,5 +307,38 @@ def engine_from_onnx(
         sha256_file(onnx_path),
         workspace_mib,
     )
-    write_text_atomic(sidecar_path, json.dumps(meta, indent=2, sort_keys=True) + "\n", overwrite)
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    _write_plan_and_sidecar(out, bytes(plan), sidecar_path, text, overwrite)
     return out
+
+
+def _attach_timing_cache(
+    config: Any, data: bytes, path: str | os.PathLike[str] | None, emit: Callable[[str], None]
+) -> None:
+    """Attach the timing cache read from `path`; one from another GPU or TensorRT version is
+    refused by set_timing_cache (it returns False and attaches nothing, so get_timing_cache()
+    would be None after the build): start a fresh cache then, and say so."""
+    if config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False):
+        return
+    emit(f"timing cache {path} was made by another GPU or TensorRT version: starting a fresh one")
+    if not config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+        raise UnavailableError("TensorRT refused an empty timing cache")
+
+
+def _write_plan_and_sidecar(
+    plan_path: Path, plan: bytes, sidecar_path: Path, sidecar: str, overwrite: bool
+) -> None:
+    """Plan and sidecar as one unit: both written to temp files, the plan renamed first, and
+    removed again if the sidecar cannot follow (the runtime refuses a plan without one)."""
+    plan_in_place = False
+    try:
+        with atomic_path(sidecar_path, overwrite) as side_tmp:
+            side_tmp.write_text(sidecar)
+            with atomic_path(plan_path, overwrite) as plan_tmp:
+                plan_tmp.write_bytes(plan)
+            plan_in_place = True
+    except BaseException:
+        if plan_in_place:
+            with contextlib.suppress(FileNotFoundError):
+                plan_path.unlink()
+        raise

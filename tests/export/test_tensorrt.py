@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from perceptual_edge.export.tensorrt import (
     make_profile,
     parse_shape,
     tensorrt_status,
-    trtexec_command,
 )
 from perceptual_edge.spec import sr_spec, style_spec
 
@@ -67,26 +65,6 @@ def test_profile_validation_errors(mn, opt, mx, needle) -> None:
 def test_sr_profile_needs_no_multiple_of_4() -> None:
     p = make_profile(sr_spec(4), "1x3x17x17", "1x3x127x131", "1x3x255x255")
     assert p.opt == (1, 3, 127, 131)
-
-
-def test_trtexec_command() -> None:
-    p = default_profile(STYLE)
-    cmd = trtexec_command("w.fp16.onnx", "w.fp16.engine", p, "input", 2048, "w.cache")
-    line = shlex.join(cmd)
-    assert cmd[0] == "trtexec"
-    for flag in (
-        "--onnx=w.fp16.onnx",
-        "--saveEngine=w.fp16.engine",
-        "--stronglyTyped",
-        "--minShapes=input:1x3x64x64",
-        "--optShapes=input:1x3x512x512",
-        "--maxShapes=input:1x3x2160x3840",
-        "--memPoolSize=workspace:2048M",
-        "--timingCacheFile=w.cache",
-    ):
-        assert flag in cmd, line
-    assert "--fp16" not in cmd  # precision comes from the graph (TensorRT 11 has no --fp16)
-    assert "--timingCacheFile" not in shlex.join(trtexec_command("a.onnx", "a.engine", p))
 
 
 def test_engine_sidecar_is_what_the_runtime_reads(tmp_path: Path) -> None:
