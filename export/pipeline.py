@@ -85,6 +85,11 @@ def export_checkpoint(
     ckpt = load_checkpoint(ckpt_path)  # fails fast on anything that is not our checkpoint
     spec = ckpt.spec
     profile: Profile = make_profile(spec, min_shape, opt_shape, max_shape)
+    if triton and profile.min[0] > 1:
+        raise InputError(
+            f"--triton: the profile's minimum batch is {profile.min[0]}, but Triton sends "
+            "requests of batch 1 too; use a --min with batch 1 (e.g. 1x3x64x64)"
+        )
     workspace = DEFAULT_WORKSPACE_MIB if workspace_mib is None else int(workspace_mib)
     if workspace < 1:
         raise InputError("--workspace must be a positive number of MiB")

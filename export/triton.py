@@ -4,6 +4,11 @@
     REPO/NAME_onnx/1/model.onnx
     REPO/NAME_plan/config.pbtxt    platform "tensorrt_plan"     (where an engine was built)
     REPO/NAME_plan/1/model.plan
+    REPO/NAME_plan/README.md       the TensorRT version and GPU the plan needs
+
+Triton deserialises a plan only with the TensorRT version that built it (and on that GPU
+architecture), so a plan's config carries `parameters { key: "tensorrt_version" ... }` and the
+README beside it says which Triton release to use; both come from the plan's NAME.engine.json.
 
 With max_batch_size > 0 Triton owns the batch dimension, so dims are [3, -1, -1] (dynamic
 height and width). The config text is checked by parsing it back with `parse_pbtxt`, a
@@ -13,6 +18,7 @@ not available here).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -38,6 +44,7 @@ class TritonModel:
     output_name: str
     data_type: str  # TYPE_FP32 | TYPE_FP16
     instance_kind: str  # KIND_GPU | KIND_CPU | KIND_AUTO
+    parameters: tuple[tuple[str, str], ...] = ()  # string parameters (a plan's TensorRT version)
 
 
 def config_text(model: TritonModel) -> str:
@@ -69,6 +76,9 @@ def config_text(model: TritonModel) -> str:
         "dynamic_batching {\n"
         f"  max_queue_delay_microseconds: {QUEUE_DELAY_US}\n"
         "}\n"
+    ) + "".join(
+        f'parameters {{\n  key: "{key}"\n  value {{ string_value: "{value}" }}\n}}\n'
+        for key, value in model.parameters
     )
 
 
@@ -187,6 +197,9 @@ def check_config(text: str, model: TritonModel) -> None:
             problems.append(f"{key}.dims")
     if not cfg.get("instance_group") or "dynamic_batching" not in cfg:
         problems.append("instance_group/dynamic_batching")
+    written = {p["key"][0]: p["value"][0]["string_value"][0] for p in cfg.get("parameters", [])}
+    if written != dict(model.parameters):
+        problems.append("parameters")
     if problems:
         raise InputError(f"config.pbtxt for {model.name} is wrong in: {', '.join(problems)}")
 
@@ -213,6 +226,7 @@ def triton_model(
             raise OutputExistsError(f"{folder} exists; pass --overwrite to replace it")
         shutil.rmtree(folder)
     (folder / "1").mkdir(parents=True)
+    built = plan_record(src) if platform == "tensorrt_plan" else None
     model = TritonModel(
         name=name,
         platform=platform,
@@ -221,10 +235,46 @@ def triton_model(
         output_name=spec.output_name,
         data_type="TYPE_FP16" if fp16_io else "TYPE_FP32",
         instance_kind="KIND_GPU" if platform == "tensorrt_plan" else "KIND_AUTO",
+        parameters=(("tensorrt_version", built["tensorrt_version"]),) if built else (),
     )
     text = config_text(model)
     check_config(text, model)
     with atomic_path(folder / "1" / filename) as tmp:
         shutil.copyfile(src, tmp)
     write_text_atomic(folder / "config.pbtxt", text)
+    if platform == "tensorrt_plan":
+        write_text_atomic(folder / "README.md", plan_readme(name, built))
     return folder
+
+
+def plan_record(plan: Path) -> dict[str, str] | None:
+    """TensorRT version and GPU from the plan's NAME.engine.json, or None without one."""
+    sidecar = plan.with_name(plan.name + ".json")
+    try:
+        meta = json.loads(sidecar.read_text())
+        gpu = meta.get("gpu", {})
+        return {
+            "tensorrt_version": str(meta["tensorrt_version"]),
+            "gpu": str(gpu.get("name", "unknown")),
+            "compute_capability": str(gpu.get("compute_capability", "unknown")),
+        }
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def plan_readme(name: str, built: dict[str, str] | None) -> str:
+    if built is None:
+        return (
+            f"# {name}\n\nA TensorRT plan whose TensorRT version is not recorded (no "
+            "NAME.engine.json beside it). Triton loads a plan only with the TensorRT version that "
+            "built it: use the Triton release that ships that version.\n"
+        )
+    major_minor = ".".join(built["tensorrt_version"].split(".")[:2])
+    return (
+        f"# {name}\n\nBuilt with TensorRT {built['tensorrt_version']} on {built['gpu']} "
+        f"(compute capability {built['compute_capability']}).\n\n"
+        "Triton loads a plan only with the TensorRT version that built it, on a GPU of the same "
+        f"compute capability: serve it with a Triton release that ships TensorRT {major_minor} "
+        "(NVIDIA's framework support matrix lists which), or rebuild the plan for yours with "
+        "`pe export` or the printed trtexec command.\n"
+    )

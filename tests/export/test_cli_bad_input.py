@@ -55,6 +55,18 @@ def test_output_dir_that_is_a_file_is_refused(exported, runner, tmp_path: Path) 
     assert notes.read_text() == "keep me"
 
 
+def test_triton_refuses_a_profile_without_batch_1(style_ckpt, runner, tmp_path: Path) -> None:
+    # Issue 9, case 9: Triton sends batch-1 requests; an engine whose profile starts at 2 fails.
+    out = tmp_path / "out"
+    r = runner.invoke(
+        app,
+        ["export", str(style_ckpt), "-o", str(out), "--triton", str(tmp_path / "repo"),
+         "--min", "2x3x64x64", "--opt", "2x3x256x256", "--max", "4x3x512x512"],
+    )  # fmt: skip
+    assert_one_line_error(r, 2, "--triton", "minimum batch is 2")
+    assert not out.exists() and not (tmp_path / "repo").exists()
+
+
 def test_existing_outputs_are_not_overwritten(exported, runner) -> None:
     before = exported.onnx.stat().st_mtime_ns, exported.onnx.read_bytes()
     r = runner.invoke(app, ["export", str(exported.checkpoint), "-o", str(exported.folder)])

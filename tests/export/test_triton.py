@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,37 @@ def test_plan_model_and_overwrite(tmp_path: Path) -> None:
     assert cfg["platform"] == ["tensorrt_plan"] and cfg["max_batch_size"] == [4]
     assert cfg["instance_group"][0]["kind"] == ["KIND_GPU"]
     assert cfg["input"][0]["data_type"] == ["TYPE_FP16"]
+    # No NAME.engine.json beside this plan: nothing to record but the warning.
+    assert "parameters" not in cfg and "not recorded" in (folder / "README.md").read_text()
     with pytest.raises(OutputExistsError):
         triton_model(plan, tmp_path / "repo", "w_plan", spec)
     triton_model(plan, tmp_path / "repo", "w_plan", spec, overwrite=True)
     with pytest.raises(InputError, match=".onnx or TensorRT plans"):
         triton_model(tmp_path / "x.pth", tmp_path / "repo", "x", spec)
+
+
+def test_plan_records_the_tensorrt_version_it_needs(tmp_path: Path) -> None:
+    # Issue 9, case 9: Triton loads a plan only with the TensorRT version that built it.
+    plan = tmp_path / "w.fp16.engine"
+    plan.write_bytes(b"\x00plan bytes")
+    side = {"tensorrt_version": "10.13.0.35",
+            "gpu": {"name": "NVIDIA L4", "compute_capability": "8.9"}}  # fmt: skip
+    (tmp_path / "w.fp16.engine.json").write_text(json.dumps(side))
+    folder = triton_model(plan, tmp_path / "repo", "w_plan", style_spec())
+    text = (folder / "config.pbtxt").read_text()
+    (param,) = parse_pbtxt(text)["parameters"]
+    assert param["key"] == ["tensorrt_version"]
+    assert param["value"][0]["string_value"] == ["10.13.0.35"]
+    readme = (folder / "README.md").read_text()
+    assert "TensorRT 10.13.0.35" in readme and "NVIDIA L4" in readme and "8.9" in readme
+    assert "TensorRT 10.13" in readme  # the Triton release to pick
+    with pytest.raises(InputError, match="parameters"):  # the checker sees a missing record
+        check_config(text.split("parameters")[0], _model_with(("tensorrt_version", "10.13")))
+
+
+def _model_with(*parameters: tuple[str, str]) -> TritonModel:
+    return TritonModel("w_plan", "tensorrt_plan", 8, "input", "output", "TYPE_FP32", "KIND_GPU",
+                       parameters)  # fmt: skip
 
 
 def test_parser_handles_the_text_format_subset() -> None:
