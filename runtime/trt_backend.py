@@ -6,6 +6,13 @@ tensorrt_version, gpu {name, compute_capability}, onnx_sha256}. The sidecar is c
 this machine BEFORE the plan is deserialised, because a plan built for another GPU model or
 TensorRT version fails in obscure ways (or not at all) when loaded.
 
+Any other plan runs too (one built by the printed trtexec command, by Polygraphy, by hand):
+tensor names, dtypes and the optimisation profile are always read from the engine itself, and
+the model contract (ModelSpec) comes from `spec=` (an .onnx, a sidecar or a spec .json) or from
+the ONNX file beside the plan (w.fp16.engine -> w.fp16.onnx, then w.onnx). What is assumed is
+logged as a warning: the TensorRT version and GPU are then not checked before loading, and the
+precision is the ONNX file's.
+
 Per call: the input shape is set inside the optimisation profile, device buffers and pinned
 host buffers are reused while the shape stays the same, copies and execution are queued on one
 CUDA stream. Device arrays (`__cuda_array_interface__`: CuPy, PyTorch CUDA tensors, Numba; or
@@ -58,9 +65,9 @@ def sidecar_path(engine: str | Path) -> Path:
     return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
-def read_sidecar(engine: str | Path) -> EngineSidecar:
-    """Parse `<engine>.json`; one clear InputError for a missing or malformed sidecar."""
-    path = sidecar_path(engine)
+def read_sidecar(engine: str | Path, path: str | Path | None = None) -> EngineSidecar:
+    """Parse `<engine>.json` (or `path`); one clear InputError for a missing or malformed one."""
+    path = Path(path) if path is not None else sidecar_path(engine)
     if not path.is_file():
         raise InputError(
             f"{engine}: no sidecar {path.name} (the spec, profile and GPU it was built for); "
@@ -90,6 +97,56 @@ def read_sidecar(engine: str | Path) -> EngineSidecar:
         raise InputError(f"{path}: unreadable engine sidecar ({e})") from None
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{path}: engine sidecar is missing or has a bad field ({e})") from None
+
+
+def onnx_beside(engine: Path) -> list[Path]:
+    """Where the ONNX file an engine was built from usually is: w.fp16.engine -> w.fp16.onnx,
+    then w.onnx (trtexec and Polygraphy keep the name; pe export's FP16 plan drops nothing)."""
+    stem = engine.name[: -len(engine.suffix)] if engine.suffix else engine.name
+    names = [stem] + ([stem.rsplit(".", 1)[0]] if "." in stem else [])
+    return [engine.with_name(n + ".onnx") for n in names]
+
+
+def contract_without_sidecar(engine: Path, spec: Any = None) -> EngineSidecar:
+    """The model contract of a plan that has no sidecar, from `spec` (a ModelSpec, an .onnx, a
+    sidecar or spec .json) or the ONNX file beside it; TensorRT version and GPU unknown, profile
+    read from the engine later."""
+    from perceptual_edge.runtime.precision import file_precision
+
+    zeros = (0, 0, 0, 0)
+    unchecked = {"tensorrt_version": UNKNOWN, "gpu_name": UNKNOWN, "compute_capability": UNKNOWN}
+    if isinstance(spec, ModelSpec):
+        source, model_spec, precision = "the given spec", spec, UNKNOWN
+    else:
+        candidates = [Path(spec)] if spec is not None else onnx_beside(engine)
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            where = candidates[0] if spec is not None else " or ".join(map(str, candidates))
+            raise InputError(
+                f"{engine}: no sidecar {sidecar_path(engine).name} and no {where} to take the "
+                "model contract from; pass --spec MODEL.onnx (or the sidecar) built with it"
+            )
+        source = str(found)
+        if found.suffix.lower() == ".onnx":
+            from perceptual_edge.runtime.ort_backend import read_onnx_spec
+
+            model_spec, precision = read_onnx_spec(found), file_precision(found)
+        else:
+            try:
+                d = json.loads(found.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise InputError(f"{found}: unreadable spec file ({e})") from None
+            if "profile" in d:  # a whole sidecar: its own checks apply
+                return read_sidecar(engine, found)
+            model_spec, precision = ModelSpec.from_dict(d.get("spec", d)), UNKNOWN
+    log.warning(
+        "%s has no sidecar: model contract from %s, precision %s assumed; its TensorRT version "
+        "and GPU are not checked before loading",
+        engine.name,
+        source,
+        precision,
+    )
+    return EngineSidecar(model_spec, zeros, zeros, zeros, precision, **unchecked)
 
 
 def _shape4(v: Any) -> tuple[int, int, int, int]:
@@ -177,10 +234,16 @@ class TrtBackend:
         cuda: CudaApi | None = None,
         cuda_binding: str | None = None,
         allow_other_gpu: bool = False,
+        spec: Any = None,
     ) -> None:
         p = check_input(path, "a model file")
         index = _device_index(device)
-        sidecar = read_sidecar(p)  # a bad sidecar is an error even before TensorRT is imported
+        # A bad sidecar is an error even before TensorRT is imported; no sidecar is fine.
+        beside = sidecar_path(p).is_file()
+        sidecar = read_sidecar(p) if beside else contract_without_sidecar(p, spec)
+        if beside and spec is not None:
+            log.warning("%s: its sidecar gives the model contract; spec=%s is not used", p, spec)
+        self.checked = sidecar.tensorrt_version != UNKNOWN  # a sidecar (beside or given)
         trt = import_tensorrt()
         self.path, self.sidecar, self.spec = p, sidecar, sidecar.spec
         self.precision = sidecar.precision
@@ -192,7 +255,9 @@ class TrtBackend:
         self._h_in: np.ndarray | None = None
         self._h_out: np.ndarray | None = None
         try:
-            check_engine_compat(sidecar, trt.__version__, self._cuda.device_info(), allow_other_gpu)
+            if self.checked:
+                info = self._cuda.device_info()
+                check_engine_compat(sidecar, trt.__version__, info, allow_other_gpu)
             self._load()
         except BaseException:
             self.close()
@@ -205,7 +270,15 @@ class TrtBackend:
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(p.read_bytes())
         if self._engine is None:
-            raise InputError(f"{p}: TensorRT could not deserialise this engine (corrupt plan?)")
+            why = (
+                "corrupt plan?"
+                if self.checked
+                else (
+                    "corrupt, or built by another TensorRT version or for another GPU: without a "
+                    "sidecar that is not known before loading"
+                )
+            )
+            raise InputError(f"{p}: TensorRT could not deserialise this engine ({why})")
         self._input, self._output = self._io_names()
         self._in_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._input)))
         self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._output)))

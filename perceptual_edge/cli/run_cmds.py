@@ -84,6 +84,17 @@ def register(app: typer.Typer) -> None:
         strength: float = typer.Option(
             1.0, min=0.0, max=1.0, help="Blend with the input: 0 = input, 1 = full effect."
         ),
+        spec: Path | None = typer.Option(
+            None,
+            "--spec",
+            help="A TensorRT plan without NAME.engine.json: the .onnx (or sidecar) it was built "
+            "from, for its model contract (default: the .onnx beside the plan).",
+        ),
+        allow_other_gpu: bool = typer.Option(
+            False,
+            "--allow-other-gpu",
+            help="Run a plan whose sidecar names another GPU of the same compute capability.",
+        ),
         as_json: bool = typer.Option(
             False, "--json", help="Print one JSON summary line on stdout."
         ),
@@ -106,7 +117,8 @@ def register(app: typer.Typer) -> None:
         if plan.output is None and as_json:
             raise InputError("--json cannot be used when the image goes to stdout (-o -)")
         stdin = sys.stdin.buffer.read() if plan.kind == "stream" else None
-        with open_model(plan.model, backend=backend, device=device, precision=precision) as session:
+        engine = {"spec": spec, "allow_other_gpu": allow_other_gpu}
+        with open_model(plan.model, backend, device, precision, **engine) as session:
             encoded, result = execute(plan, session, stdin=stdin)
             backend_name = session.backend_name
         if encoded is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+from trt_fakes import FakeCuda, fake_tensorrt
 
 
 class DLPackOnly:
@@ -46,3 +49,17 @@ class DLPackOnly:
 @pytest.fixture
 def dlpack_cls() -> type[DLPackOnly]:
     return DLPackOnly
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    from perceptual_edge.runtime import trt_backend
+
+    def install(scale: int = 1, version: str = "10.9.0.34"):
+        cuda = FakeCuda()
+        trt = fake_tensorrt(cuda, scale, version)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        monkeypatch.setattr(trt_backend, "load_cuda", lambda index, binding=None: cuda)
+        return trt, cuda
+
+    return install
