@@ -156,20 +156,41 @@ def format_command(cmd: list[str]) -> str:
     return shlex.join(cmd)
 
 
-def gpu_info() -> dict[str, str]:
-    """Name and compute capability of the first GPU, from nvidia-smi; 'unknown' if absent."""
+def gpu_info(device: int = 0) -> dict[str, str]:
+    """Name and compute capability of the GPU TensorRT builds on: CUDA device `device` as CUDA
+    numbers it (after CUDA_VISIBLE_DEVICES, in CUDA's own order), read through the CUDA binding.
+    nvidia-smi is the fallback where no binding is installed: it lists every GPU in PCI order
+    and is absent on Jetson, so it is asked for the first visible device only; 'unknown' if
+    neither answers."""
+    from perceptual_edge.runtime.cuda_mem import load_cuda
+
+    try:
+        cuda = load_cuda(device)
+    except UnavailableError:
+        return _gpu_info_from_nvidia_smi(device)
+    try:
+        info = cuda.device_info()
+    finally:
+        cuda.close()
+    return {"name": info.name or "unknown", "compute_capability": info.compute_capability}
+
+
+def _gpu_info_from_nvidia_smi(device: int) -> dict[str, str]:
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    select = ["-i", visible[device]] if device < len(visible) and visible[device] else []
     try:
         r = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            ["nvidia-smi", *select, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
         )
-        first = r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else ""
+        lines = r.stdout.strip().splitlines() if r.returncode == 0 else []
+        line = lines[0 if select else min(device, len(lines) - 1)] if lines else ""
     except (OSError, subprocess.SubprocessError):
-        first = ""
-    name, _, cc = (s.strip() for s in first.partition(","))
+        line = ""
+    name, _, cc = (s.strip() for s in line.partition(","))
     return {"name": name or "unknown", "compute_capability": cc or "unknown"}
 
 

@@ -161,7 +161,8 @@ def _version(dist: str) -> str:
 
 
 def gpu_name() -> str:
-    """The first GPU's name from nvidia-smi (no CUDA library import), or 'none'."""
+    """The name of the GPU artifacts run on (CUDA device 0, see export.tensorrt.gpu_info), or
+    'none'."""
     from perceptual_edge.export.tensorrt import gpu_info
 
     name = gpu_info()["name"]

@@ -183,3 +183,38 @@ def test_plan_and_sidecar_are_written_as_one_unit(fake_trt, exported, tmp_path, 
     )
     meta = json.loads((tmp_path / "w.engine.json").read_text())
     assert meta["gpu"] == GPU and meta["tensorrt_version"] == "10.13.0.35"
+
+
+def test_the_sidecar_names_the_gpu_cuda_builds_on(monkeypatch):
+    # Issue 9, case 8: nvidia-smi's first GPU (PCI order, blind to CUDA_VISIBLE_DEVICES, absent
+    # on Jetson) is not necessarily the build device; the CUDA binding's device 0 is.
+    from perceptual_edge.runtime import cuda_mem
+
+    class Binding:
+        closed = False
+
+        def device_info(self):
+            return cuda_mem.GpuInfo("Orin (nvgpu)", "8.7")
+
+        def close(self):
+            Binding.closed = True
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cuda_mem, "load_cuda", lambda device=0, prefer=None: Binding())
+    monkeypatch.setattr(trt_export.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    assert trt_export.gpu_info() == {"name": "Orin (nvgpu)", "compute_capability": "8.7"}
+    assert calls == [] and Binding.closed
+
+    # No CUDA binding installed: nvidia-smi, asked for the device CUDA_VISIBLE_DEVICES names.
+    def no_binding(device=0, prefer=None):
+        raise cuda_mem.UnavailableError("no usable CUDA Python binding")
+
+    def smi(cmd, **kw):
+        calls.append(cmd)
+        return types.SimpleNamespace(returncode=0, stdout="NVIDIA L4, 8.9\n")
+
+    monkeypatch.setattr(cuda_mem, "load_cuda", no_binding)
+    monkeypatch.setattr(trt_export.subprocess, "run", smi)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-5e2f,GPU-77aa")
+    assert trt_export.gpu_info()["name"] == "NVIDIA L4"
+    assert calls[-1][:3] == ["nvidia-smi", "-i", "GPU-5e2f"]
