@@ -20,9 +20,9 @@ from pathlib import Path
 
 from perceptual_edge.errors import InputError
 from perceptual_edge.export.int8 import Int8Options
-from perceptual_edge.export.tensorrt import Profile
 from perceptual_edge.export.verify import VerifyReport
 from perceptual_edge.fsutil import check_output
+from perceptual_edge.spec import Profile
 
 
 @dataclass

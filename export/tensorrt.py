@@ -20,18 +20,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.fsutil import atomic_path, check_output, sha256_file, write_bytes_atomic
-from perceptual_edge.spec import ModelSpec
+from perceptual_edge.spec import (  # the profile is shared with the runtime (ORT TensorRT EP)
+    ModelSpec,
+    Profile,
+    Shape,
+    default_profile,
+    format_shape,
+)
 
-Shape = tuple[int, int, int, int]
-DEFAULT_MIN: Shape = (1, 3, 64, 64)
-DEFAULT_OPT: Shape = (1, 3, 512, 512)
-DEFAULT_MAX: Shape = (1, 3, 2160, 3840)  # 4K UHD
 DEFAULT_WORKSPACE_MIB = 4096
 SIDECAR_FORMAT = 1
 
@@ -46,35 +47,6 @@ def parse_shape(text: str) -> Shape:
     if len(dims) != 4 or any(d < 1 for d in dims):
         raise InputError(f"shape {text!r} is not NxCxHxW with positive sizes")
     return dims  # type: ignore[return-value]
-
-
-def format_shape(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One TensorRT optimisation profile for the network's single input."""
-
-    min: Shape
-    opt: Shape
-    max: Shape
-
-    def to_dict(self) -> dict[str, list[int]]:
-        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
-
-
-def default_profile(spec: ModelSpec) -> Profile:
-    """The style net: 64x64 .. 4K, tuned for 512x512. SR nets: the same output sizes."""
-    s = spec.scale
-
-    def fit(shape: Shape) -> Shape:
-        n, c, h, w = shape
-        m = spec.multiple
-        h, w = max(spec.min_size, h // s), max(spec.min_size, w // s)
-        return (n, c, h - h % m, w - w % m)
-
-    return Profile(fit(DEFAULT_MIN), fit(DEFAULT_OPT), fit(DEFAULT_MAX))
 
 
 def validate_profile(profile: Profile, spec: ModelSpec) -> Profile:

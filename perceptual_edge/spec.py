@@ -114,3 +114,40 @@ def sr_spec(scale: int, **provenance: Any) -> ModelSpec:
     return ModelSpec(
         kind="sr", scale=scale, multiple=1, min_size=8, provenance=Provenance(**provenance)
     )
+
+
+# The TensorRT optimisation profile over (N, C, H, W): shared by `pe export --trt` and the
+# runtime (ONNX Runtime's TensorRT execution provider builds from the same ranges).
+Shape = tuple[int, int, int, int]
+DEFAULT_MIN: Shape = (1, 3, 64, 64)
+DEFAULT_OPT: Shape = (1, 3, 512, 512)
+DEFAULT_MAX: Shape = (1, 3, 2160, 3840)  # 4K UHD
+
+
+def format_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One TensorRT optimisation profile for the network's single input."""
+
+    min: Shape
+    opt: Shape
+    max: Shape
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+
+def default_profile(spec: ModelSpec) -> Profile:
+    """The style net: 64x64 .. 4K, tuned for 512x512. SR nets: the same output sizes."""
+    s = spec.scale
+
+    def fit(shape: Shape) -> Shape:
+        n, c, h, w = shape
+        m = spec.multiple
+        h, w = max(spec.min_size, h // s), max(spec.min_size, w // s)
+        return (n, c, h - h % m, w - w % m)
+
+    return Profile(fit(DEFAULT_MIN), fit(DEFAULT_OPT), fit(DEFAULT_MAX))

@@ -6,6 +6,7 @@ cropping are the Session's job) and returns the float32 NCHW output.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,14 @@ ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
 SPEC_METADATA_KEY = "perceptual_edge.spec"  # ONNX metadata_props key holding ModelSpec JSON
+
+
+def cache_root() -> Path:
+    """Where backends keep what they compile for this machine (OpenVINO's compiled models, the
+    engines ONNX Runtime's TensorRT EP builds): $XDG_CACHE_HOME/perceptual-edge, by default
+    ~/.cache/perceptual-edge. Each backend also honours its own override variable."""
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(os.path.expanduser(xdg)) / "perceptual-edge"
 
 
 class Backend(Protocol):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from perceptual_edge.errors import InputError, UnavailableError, first_line
-from perceptual_edge.runtime.backend import SPEC_METADATA_KEY
+from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root
 from perceptual_edge.runtime.precision import check_precision, file_precision
 from perceptual_edge.spec import ModelSpec
 
@@ -59,8 +59,7 @@ def import_openvino() -> Any:
 def default_cache_dir() -> Path:
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.path.expanduser(os.environ[CACHE_ENV_VAR]))
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(os.path.expanduser(xdg)) / "perceptual-edge" / "openvino"
+    return cache_root() / "openvino"
 
 
 def normalize_device(device: str | None) -> str:

@@ -114,6 +114,12 @@ class Session:
         return self._require().max_input_hw
 
     @property
+    def min_input_hw(self) -> tuple[int, int] | None:
+        """The smallest (H, W) the backend accepts (a TensorRT profile's min; smaller inputs are
+        padded up to it and cropped back), or None if any."""
+        return self._require().min_input_hw
+
+    @property
     def max_batch(self) -> int | None:
         """The largest batch the backend accepts in one call, or None if unbounded."""
         return self._require().max_batch

@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
         ),
         device: str | None = typer.Option(
             None,
-            help="cpu | cuda | tensorrt (ONNX Runtime provider), CPU | GPU | NPU | AUTO "
-            "(OpenVINO), or a torch device.",
+            help="cpu | cuda[:N] | tensorrt[:N] (ONNX Runtime provider, GPU N), "
+            "CPU | GPU | NPU | AUTO (OpenVINO), or a torch device.",
         ),
         precision: str = typer.Option(
             "auto",
