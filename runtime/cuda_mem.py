@@ -5,6 +5,15 @@ expose the same module as `cuda.cudart`) ships wheels; pycuda ships sources that
 toolkit, but is common on Jetson. Both are optional: `load_cuda()` raises UnavailableError
 naming what is missing. Device pointers are plain ints; streams are opaque handles whose int
 value is what TensorRT's `execute_async_v3` takes.
+
+A device array handed in by another library was produced on that library's stream, which may be
+a non-blocking one (a `torch.cuda.Stream`, CuPy's streams): work queued on our stream does not
+wait for it by itself. `device_input` therefore returns the producer's stream as the protocols
+give it (`__cuda_array_interface__` v3's "stream"; for DLPack the producer is handed our stream
+and orders its own work before it, as `__dlpack__(stream=...)` requires), and the backend makes
+its stream wait on that one (an event recorded there, `cudaStreamWaitEvent` here) before
+TensorRT reads the memory. It also returns the GPU that holds the memory, so that a tensor on
+another GPU is refused instead of read through a pointer that means nothing on this one.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ class CudaApi(Protocol):
     def stream_handle(self, stream: Any) -> int: ...
     def stream_sync(self, stream: Any) -> None: ...
     def stream_destroy(self, stream: Any) -> None: ...
+    def stream_wait(self, stream: Any, producer: int) -> None: ...
+    def pointer_device(self, ptr: int) -> int: ...
     def close(self) -> None: ...
 
 
@@ -120,6 +131,24 @@ class CudaPythonApi:
     def stream_destroy(self, stream: Any) -> None:
         self._call(self._rt.cudaStreamDestroy(stream))
 
+    def stream_wait(self, stream: Any, producer: int) -> None:
+        """Work queued on `stream` from now on waits for what is queued on `producer` (a
+        stream handle; 1 and 2 are CUDA's legacy and per-thread default streams)."""
+        rt = self._rt
+        event = self._call(rt.cudaEventCreateWithFlags(rt.cudaEventDisableTiming))
+        try:
+            self._call(rt.cudaEventRecord(event, producer))
+            self._call(rt.cudaStreamWaitEvent(stream, event, 0))
+        finally:
+            self._call(rt.cudaEventDestroy(event))  # released once the wait has happened
+
+    def pointer_device(self, ptr: int) -> int:
+        """The CUDA device ordinal that holds this memory (-1: not CUDA device memory)."""
+        attrs = self._call(self._rt.cudaPointerGetAttributes(ptr))
+        managed = attrs.type == self._rt.cudaMemoryType.cudaMemoryTypeManaged
+        on_device = attrs.type == self._rt.cudaMemoryType.cudaMemoryTypeDevice or managed
+        return int(attrs.device) if on_device else -1
+
     def close(self) -> None:
         for ptr in list(self._pinned.values()):
             self._call(self._rt.cudaFreeHost(ptr))
@@ -185,12 +214,41 @@ class PycudaApi:
     def stream_destroy(self, stream: Any) -> None:
         return None  # pycuda destroys the stream when the object is collected
 
+    # pycuda cannot wrap a foreign stream handle or read pointer attributes: the driver API
+    # (libcuda, in the context pycuda pushed) does both.
+    def stream_wait(self, stream: Any, producer: int) -> None:
+        cu, event = _libcuda(), ctypes.c_void_p()
+        _cu_check(cu.cuEventCreate(ctypes.byref(event), 0x2), "cuEventCreate")  # no timing
+        try:
+            _cu_check(cu.cuEventRecord(event, ctypes.c_void_p(producer)), "cuEventRecord")
+            handle = ctypes.c_void_p(self.stream_handle(stream))
+            _cu_check(cu.cuStreamWaitEvent(handle, event, 0), "cuStreamWaitEvent")
+        finally:
+            _cu_check(cu.cuEventDestroy_v2(event), "cuEventDestroy")
+
+    def pointer_device(self, ptr: int) -> int:
+        cu, ordinal = _libcuda(), ctypes.c_int(-1)
+        CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9
+        err = cu.cuPointerGetAttribute(
+            ctypes.byref(ordinal), CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ctypes.c_uint64(ptr)
+        )
+        return int(ordinal.value) if err == 0 else -1
+
     def close(self) -> None:
         for ptr in list(self._allocs):
             self.free(ptr)
         if self._ctx is not None:
             self._ctx.pop()
             self._ctx = None
+
+
+def _libcuda() -> Any:
+    return ctypes.CDLL("libcuda.so.1")
+
+
+def _cu_check(err: int, what: str) -> None:
+    if err != 0:
+        raise UnavailableError(f"CUDA driver error {err} in {what}")
 
 
 BINDINGS = {"cuda-python": CudaPythonApi, "pycuda": PycudaApi}
@@ -265,14 +323,21 @@ class DLPackView:
     strides: tuple[int, ...] | None  # in elements, as DLPack gives them
     dtype: np.dtype
     capsule: Any  # keeps the producer's memory alive while the pointer is used
+    device_id: int = 0
 
 
-def dlpack_view(x: Any) -> DLPackView:
-    """Read the tensor behind `x.__dlpack__()` without consuming the capsule (its deleter
-    runs when the capsule is collected, as the protocol requires for unconsumed capsules)."""
+def dlpack_view(x: Any, stream: int | None = None) -> DLPackView:
+    """Read the tensor behind `x.__dlpack__(stream=...)` without consuming the capsule (its
+    deleter runs when the capsule is collected, as the protocol requires for unconsumed
+    capsules). `stream`: the consumer's CUDA stream, on which the producer must order its work;
+    None leaves it to the producer (the legacy default stream). As the protocol asks, the
+    device is read first: a stream means something only for a CUDA array."""
+    dev = getattr(x, "__dlpack_device__", None)
+    if stream is not None and (dev is None or int(dev()[0]) != DL_CUDA):
+        stream = None
     try:
-        capsule = x.__dlpack__(stream=None)
-    except TypeError:
+        capsule = x.__dlpack__(stream=stream)
+    except TypeError:  # a producer from before the stream argument
         capsule = x.__dlpack__()
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
@@ -284,7 +349,8 @@ def dlpack_view(x: Any) -> DLPackView:
         raise ValueError(f"unsupported DLPack dtype (code {t.dtype.code}, lanes {t.dtype.lanes})")
     dtype = np.dtype(f"{_DL_CODES[t.dtype.code]}{t.dtype.bits // 8}")
     ptr = int(t.data or 0) + int(t.byte_offset)
-    return DLPackView(ptr, int(t.device.device_type), shape, strides, dtype, capsule)
+    dev = t.device
+    return DLPackView(ptr, int(dev.device_type), shape, strides, dtype, capsule, int(dev.device_id))
 
 
 def is_device_array(x: Any) -> bool:
@@ -297,11 +363,29 @@ def is_device_array(x: Any) -> bool:
     return dev is not None and int(dev()[0]) == DL_CUDA
 
 
-def device_pointer(x: Any, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int, Any]:
-    """(pointer, keep-alive object) of a C-contiguous CUDA array of this dtype and shape."""
+@dataclass(frozen=True)
+class DeviceInput:
+    """A device array as a pointer, with what using it safely takes."""
+
+    pointer: int
+    keep: Any  # keeps the producer's memory alive while the pointer is used
+    stream: int | None  # the producer's stream to wait on; None: nothing to wait for
+    device: int | None  # the CUDA device ordinal holding it; None: ask the driver
+
+
+def device_input(
+    x: Any, dtype: np.dtype, shape: tuple[int, ...], consumer_stream: int | None = None
+) -> DeviceInput:
+    """A C-contiguous CUDA array of this dtype and shape (ValueError says what does not match),
+    with its producer's stream: `__cuda_array_interface__` names it (absent or None: the data
+    is ready); a DLPack producer is given `consumer_stream` and orders its work before it."""
     if hasattr(x, "__cuda_array_interface__"):
-        return cuda_array_pointer(x, dtype, shape), x
-    v = dlpack_view(x)
+        ptr = cuda_array_pointer(x, dtype, shape)
+        stream = x.__cuda_array_interface__.get("stream")
+        if stream == 0:  # the protocol forbids 0 (ambiguous between the two default streams)
+            raise ValueError("device array gives stream 0, which __cuda_array_interface__ forbids")
+        return DeviceInput(ptr, x, None if stream is None else int(stream), None)
+    v = dlpack_view(x, consumer_stream)
     if v.device_type != DL_CUDA:
         raise ValueError(f"DLPack array is on device type {v.device_type}, not CUDA")
     if v.dtype != np.dtype(dtype):
@@ -311,4 +395,4 @@ def device_pointer(x: Any, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int
     contiguous = tuple(int(s) for s in np.cumprod((1, *shape[::-1]))[:-1][::-1])
     if v.strides is not None and v.strides != contiguous:
         raise ValueError("device array is not C-contiguous")
-    return v.pointer, v.capsule
+    return DeviceInput(v.pointer, v.capsule, None, v.device_id)

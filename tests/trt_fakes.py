@@ -19,7 +19,16 @@ PROFILE = {"min": [1, 3, 16, 16], "opt": [1, 3, 64, 64], "max": [2, 3, 64, 96]}
 
 
 class FakeCuda:
-    """Device memory as numpy byte buffers keyed by fake pointers."""
+    """Device memory as numpy byte buffers keyed by fake pointers.
+
+    Streams as CUDA orders them, where the tests look: work another library queued on its own
+    stream (`pending`, per stream handle) has not happened until a stream of ours is made to
+    wait on that stream (`stream_wait`, i.e. an event recorded there and cudaStreamWaitEvent
+    here); syncing our own stream does not finish it. So a consumer that forgets the wait reads
+    what the memory held before, as a real non-blocking producer stream can make it do.
+    `pointer_device` answers as cudaPointerGetAttributes does: the device ordinal holding the
+    memory, -1 for memory CUDA does not know.
+    """
 
     name = "fake-cuda"
 
@@ -28,6 +37,9 @@ class FakeCuda:
         self.next = 0x1000
         self.allocs = self.frees = self.syncs = 0
         self.closed = False
+        self.pending: dict[int, list] = {}  # producer stream handle -> queued writes
+        self.waits: list[tuple[int, int]] = []  # (our stream, producer stream)
+        self.device_of: dict[int, int] = {}  # pointer -> device ordinal (default 0)
 
     def device_info(self) -> GpuInfo:
         return GPU
@@ -69,27 +81,50 @@ class FakeCuda:
     def stream_destroy(self, stream) -> None:
         pass
 
+    def stream_wait(self, stream, producer: int) -> None:
+        self.waits.append((int(stream), int(producer)))
+        for write in self.pending.pop(int(producer), []):
+            write()
+
+    def pointer_device(self, ptr: int) -> int:
+        return self.device_of.get(ptr, 0) if ptr in self.mem else -1
+
     def close(self) -> None:
         self.closed = True
 
 
 class DeviceArray:
-    """A CUDA-array-interface object living in FakeCuda memory."""
+    """A CUDA-array-interface (v3) object living in FakeCuda memory, produced on `stream`
+    (None: the data is ready, as the protocol means by a missing or None stream) on `device`."""
 
-    def __init__(self, cuda: FakeCuda, shape, dtype=np.float32) -> None:
+    def __init__(
+        self, cuda: FakeCuda, shape, dtype=np.float32, stream: int | None = None, device: int = 0
+    ) -> None:
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.ptr = cuda.alloc(int(np.prod(shape)) * self.dtype.itemsize)
         self.cuda = cuda
+        cuda.device_of[self.ptr] = device
         self.__cuda_array_interface__ = {
             "shape": self.shape,
             "typestr": self.dtype.str,
             "data": (self.ptr, False),
             "version": 3,
             "strides": None,
+            "stream": stream,
         }
 
     def host(self) -> np.ndarray:
         return self.cuda.mem[self.ptr].view(self.dtype).reshape(self.shape)
+
+    def write_later(self, values: np.ndarray) -> None:
+        """The producer's kernel that fills the array, queued on its stream, not yet run."""
+        stream = self.__cuda_array_interface__["stream"]
+        assert stream is not None, "a write on no stream has already happened"
+
+        def write() -> None:
+            self.host()[:] = values
+
+        self.cuda.pending.setdefault(stream, []).append(write)
 
 
 def fake_tensorrt(cuda: FakeCuda, scale: int, version: str = "10.9.0.34") -> types.ModuleType:

@@ -68,7 +68,7 @@ def test_sr_profile_needs_no_multiple_of_4() -> None:
 
 
 def test_engine_sidecar_is_what_the_runtime_reads(tmp_path: Path) -> None:
-    from perceptual_edge.runtime.trt_backend import read_sidecar
+    from perceptual_edge.runtime.trt_sidecar import read_sidecar
 
     # What export writes (a JSON file beside the engine) is what the runtime understands.
     gpu = {"name": "NVIDIA H100", "compute_capability": "9.0"}

@@ -46,16 +46,16 @@ def test_load_cuda_without_bindings_names_both(monkeypatch):
 
 
 def test_dlpack_views(dlpack_cls):
-    from perceptual_edge.runtime.cuda_mem import device_pointer, dlpack_view, is_device_array
+    from perceptual_edge.runtime.cuda_mem import device_input, dlpack_view, is_device_array
 
     a = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
     v = dlpack_view(a)  # numpy speaks DLPack for CPU arrays
     assert v.pointer == a.ctypes.data and v.shape == a.shape and v.dtype == np.float32
     assert v.device_type == 1 and not is_device_array(a)
     with pytest.raises(ValueError, match="not CUDA"):
-        device_pointer(dlpack_cls(a.ctypes.data, a.shape, device_type=1), np.float32, a.shape)
+        device_input(dlpack_cls(a.ctypes.data, a.shape, device_type=1), np.float32, a.shape, 7)
     d = dlpack_cls(0xABC000, (1, 3, 16, 24))
     assert is_device_array(d)
-    assert device_pointer(d, np.float32, (1, 3, 16, 24))[0] == 0xABC000
+    assert device_input(d, np.float32, (1, 3, 16, 24)).pointer == 0xABC000
     with pytest.raises(ValueError, match="dtype"):
-        device_pointer(dlpack_cls(0xABC000, (1, 3, 16, 24), 16), np.float32, (1, 3, 16, 24))
+        device_input(dlpack_cls(0xABC000, (1, 3, 16, 24), 16), np.float32, (1, 3, 16, 24))

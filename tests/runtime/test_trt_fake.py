@@ -13,7 +13,7 @@ from trt_fakes import GPU, DeviceArray, write_engine
 from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.runtime import Session
 from perceptual_edge.runtime.cuda_mem import GpuInfo
-from perceptual_edge.runtime.trt_backend import check_engine_compat, read_sidecar
+from perceptual_edge.runtime.trt_sidecar import check_engine_compat, read_sidecar
 from perceptual_edge.spec import sr_spec
 
 
@@ -168,3 +168,47 @@ def test_engine_takes_a_dlpack_device_array(tmp_path, fakes, dlpack_cls):
         x.host()[:] = 7.0
         y = s.run_batch(dlpack_cls(x.ptr, x.shape))
         np.testing.assert_allclose(y, 248.0)
+
+
+def test_device_arrays_wait_for_their_producers_stream(tmp_path, fakes):
+    # Issue 9, case 7: an input filled on a non-blocking stream (torch.cuda.Stream, CuPy) was
+    # read by TensorRT on its own stream without waiting: the fake leaves the producer's write
+    # undone until someone waits on that stream, as a real race can.
+    trt, cuda = fakes(scale=1)
+    with Session(write_engine(tmp_path)) as s:
+        backend = s._require()
+        values = np.arange(3 * 16 * 24, dtype=np.float32).reshape(1, 3, 16, 24) % 200
+        x = DeviceArray(cuda, (1, 3, 16, 24), stream=0xBEEF)
+        x.write_later(values)
+        np.testing.assert_array_equal(backend.infer(x), 255 - values)
+        assert cuda.waits == [(7, 0xBEEF)]  # TensorRT's stream waited on the producer's
+        # The output array of infer_device too (its producer may still be using it).
+        out = DeviceArray(cuda, (1, 3, 16, 24), stream=0xCAFE)
+        backend.infer_device(DeviceArray(cuda, (1, 3, 16, 24)), out)
+        assert cuda.waits[-1] == (7, 0xCAFE)
+        # No stream (or None) in the interface: the data is ready, nothing to wait for.
+        n = len(cuda.waits)
+        backend.infer(DeviceArray(cuda, (1, 3, 16, 24)))
+        assert len(cuda.waits) == n
+        with pytest.raises(InputError, match="stream 0"):
+            backend.infer(DeviceArray(cuda, (1, 3, 16, 24), stream=0))
+
+
+def test_device_arrays_on_another_gpu_are_refused(tmp_path, fakes, dlpack_cls):
+    trt, cuda = fakes(scale=1)
+    with Session(write_engine(tmp_path)) as s:
+        backend = s._require()
+        with pytest.raises(InputError, match="on GPU 1, but this engine runs on GPU 0"):
+            backend.infer(DeviceArray(cuda, (1, 3, 16, 24), device=1))
+        # DLPack names its device; the producer is handed TensorRT's stream to order before.
+        ptr = DeviceArray(cuda, (1, 3, 16, 24)).ptr
+        d = dlpack_cls(ptr, (1, 3, 16, 24))
+        backend.infer(d)
+        assert d.streams == [7]
+        with pytest.raises(InputError, match="on GPU 2"):
+            backend.infer(dlpack_cls(ptr, (1, 3, 16, 24), device_id=2))
+        # A pointer CUDA does not know (host memory behind a wrong interface).
+        fake = DeviceArray(cuda, (1, 3, 16, 24))
+        fake.__cuda_array_interface__ = dict(fake.__cuda_array_interface__, data=(0x42, False))
+        with pytest.raises(InputError, match="not in CUDA device memory"):
+            backend.infer(fake)
