@@ -1,10 +1,13 @@
 """FP32 ONNX -> FP16 ONNX with the overflow-prone operators kept in FP32.
 
 Weights and compute go to FP16; normalisations and reductions (InstanceNormalization sums
-H*W squares: FP16 instance norm is a known source of wrong or NaN outputs) and Resize run in
-FP32 behind explicit Cast nodes. Graph inputs and outputs stay FP32 unless `keep_io_fp32` is
-off. The result is what TensorRT 11 needs (it always builds strongly typed, so the precision
-must be in the graph) and TensorRT 10 builds it with the STRONGLY_TYPED flag.
+H*W squares: FP16 instance norm is a known source of wrong or NaN outputs) and interpolating
+Resize (linear, cubic: weighted sums) run in FP32 behind explicit Cast nodes. A nearest-neighbour
+Resize only copies values, which is exact in FP16: it stays in FP16, because casting around it
+would add two full-resolution passes (FP16 -> FP32 before the upsampled tensor, and back after,
+at 4x the elements) for bit-identical numbers. Graph inputs and outputs stay FP32 unless
+`keep_io_fp32` is off. The result is what TensorRT 11 needs (it always builds strongly typed,
+so the precision must be in the graph) and TensorRT 10 builds it with the STRONGLY_TYPED flag.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ FLOAT = 1
 FLOAT16 = 10
 FP16_MAX = 65504.0
 
-# Operators whose arithmetic stays in FP32 (see the module docstring).
+# Operators whose arithmetic stays in FP32 (see the module docstring; Resize and Upsample only
+# when they interpolate).
 FP32_OPS = frozenset(
     {
         "InstanceNormalization",
@@ -91,8 +95,18 @@ def _constants_to_initializers(graph: Any) -> None:
     graph.node.extend(keep)
 
 
-def float16_model(model: Any, keep_io_fp32: bool = True) -> Any:
-    """A converted copy of `model` (onnx.ModelProto); `model` itself is left unchanged."""
+INTERPOLATING = ("Resize", "Upsample")
+
+
+def copies_values(node: Any) -> bool:
+    """A Resize/Upsample in nearest mode (the ONNX default for both): exact in any precision."""
+    mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
+    return node.op_type in INTERPOLATING and mode == b"nearest"
+
+
+def float16_model(model: Any, keep_io_fp32: bool = True, nearest_in_fp16: bool = True) -> Any:
+    """A converted copy of `model` (onnx.ModelProto); `model` itself is left unchanged.
+    `nearest_in_fp16=False` keeps nearest Resize in FP32 too (what earlier exports did)."""
     import onnx
     from onnx import helper
 
@@ -104,6 +118,8 @@ def float16_model(model: Any, keep_io_fp32: bool = True) -> Any:
     inits = {t.name: t for t in g.initializer}
 
     def compute_type(node: Any) -> int:
+        if nearest_in_fp16 and copies_values(node):
+            return FLOAT16
         return FLOAT if node.op_type in FP32_OPS else FLOAT16
 
     def data_inputs(node: Any) -> list[int]:

@@ -8,7 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
-from perceptual_edge.export.fp16 import FLOAT, FLOAT16, FP32_OPS, float16_model, is_float16_model
+from perceptual_edge.export.fp16 import (
+    FLOAT,
+    FLOAT16,
+    FP32_OPS,
+    copies_values,
+    float16_model,
+    is_float16_model,
+)
 from perceptual_edge.export.lint import lint_onnx
 from perceptual_edge.runtime import Session
 
@@ -17,13 +24,17 @@ def _producers(m: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
     return {o: n for n in m.graph.node for o in n.output}
 
 
-def test_fp16_graph_keeps_norms_and_resize_in_fp32(exported) -> None:
+def test_fp16_graph_keeps_norms_in_fp32_and_nearest_resize_in_fp16(exported) -> None:
     m = onnx.load(str(exported.fp16_onnx))
     assert is_float16_model(m) and not is_float16_model(onnx.load(str(exported.onnx)))
     inits = {t.name: t.data_type for t in m.graph.initializer}
     producers = _producers(m)
-    kept = [n for n in m.graph.node if n.op_type in FP32_OPS]
-    assert {n.op_type for n in kept} == {"InstanceNormalization", "Resize"}
+    resizes = [n for n in m.graph.node if n.op_type == "Resize"]
+    assert len(resizes) == 2 and all(copies_values(n) for n in resizes)
+    # Nearest upsampling copies values: it takes the FP16 tensor as it is, no Cast around it.
+    assert all(producers[n.input[0]].op_type != "Cast" for n in resizes)
+    kept = [n for n in m.graph.node if n.op_type in FP32_OPS and not copies_values(n)]
+    assert {n.op_type for n in kept} == {"InstanceNormalization"}
     for node in kept:
         data = node.input[0]
         # The data input arrives through a Cast to FP32 ...
@@ -115,3 +126,37 @@ def test_fp16_report_measure_runs(style_ckpt: Path, shared_data: Path) -> None:
     rows = measure(style_ckpt, shared_data / "content", sizes=(64,), limit=2)
     assert len(rows) == 2 and "torch_native_psnr" in rows[0]
     assert "ONNX FP16 PSNR" in format_rows(rows)
+
+
+def test_nearest_resize_in_fp16_gives_the_same_numbers_with_fewer_casts(style_onnx: Path, tmp_path):
+    # FP16 -> FP32 -> nearest -> FP16 and nearest in FP16 copy the same values: the outputs of
+    # the two graphs must be bit-identical, and the new one has the four Casts fewer.
+    src = onnx.load(str(style_onnx))
+    new, old = float16_model(src), float16_model(src, nearest_in_fp16=False)
+    casts = [sum(n.op_type == "Cast" for n in g.graph.node) for g in (new, old)]
+    assert casts[1] - casts[0] == 4  # a Cast before and after each of the two upsamplings
+    paths = []
+    for name, g in (("new", new), ("old", old)):
+        paths.append(tmp_path / f"{name}.onnx")
+        onnx.save(g, str(paths[-1]))
+    x = np.random.default_rng(3).uniform(0, 255, (1, 3, 48, 64)).astype(np.float32)
+    with Session(paths[0], device="cpu") as a, Session(paths[1], device="cpu") as b:
+        np.testing.assert_array_equal(a.run_batch(x), b.run_batch(x))
+
+
+def test_interpolating_resize_stays_fp32() -> None:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Resize", ["r", "", "scales"], ["y"], mode="linear"),
+    ]
+    g = helper.make_graph(nodes, "g", [x], [y], [scales])
+    m = float16_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    producers = _producers(m)
+    (resize,) = [n for n in m.graph.node if n.op_type == "Resize"]
+    assert producers[resize.input[0]].op_type == "Cast"
+    assert producers[resize.input[0]].attribute[0].i == FLOAT
