@@ -269,7 +269,7 @@ def load_cuda(device: int = 0, prefer: str | None = None) -> CudaApi:
             errors.append(f"{name}: {type(e).__name__}: {e}")
     raise UnavailableError(
         "no usable CUDA Python binding (" + "; ".join(errors) + "); "
-        "install cuda-python (pip install 'perceptual-edge[trt]') or pycuda"
+        "install cuda-python (pip install 'perceptual-edge[cuda13]' or [cuda12]) or pycuda"
     )
 
 

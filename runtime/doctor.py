@@ -178,7 +178,11 @@ def doctor_report() -> dict[str, Any]:
         "torch": check_torch(),
         "vgg16_weights": check_vgg16(),
     }
+    from perceptual_edge.runtime import cuda_stack
     from perceptual_edge.runtime.ort_backend import physical_cores
+
+    stack = cuda_stack.collect()
+    report["cuda_stack"] = dict(stack, problems=cuda_stack.stack_problems(stack))
 
     report["cpu_cores"]["physical"] = physical_cores()
     report["can_run"] = can_run(report)
@@ -245,6 +249,21 @@ def can_run(r: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def stack_line(stack: dict[str, Any]) -> str:
+    """One line: the mismatches (see runtime.cuda_stack), or what the coherent stack is."""
+    if stack["problems"]:
+        return "MISMATCH: " + "; ".join(stack["problems"])
+    pieces = [
+        f"{d['package']} {d['version']}"
+        for d in (stack.get("onnxruntime"), stack.get("tensorrt"), stack.get("cuda_python"))
+        if d and d["package"] != "onnxruntime"
+    ]
+    if not pieces:
+        return "no GPU packages installed (CPU only)"
+    driver = stack.get("driver_cuda")
+    return "ok (" + ", ".join(pieces) + (f"; driver supports CUDA {driver})" if driver else ")")
+
+
 def format_report(r: dict[str, Any]) -> str:
     def status(d: dict[str, Any], key: str = "version") -> str:
         return str(d.get(key)) if d.get("ok") else f"not usable ({d.get('error')})"
@@ -269,6 +288,7 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"CPU features: {feats}")
     lines.append(f"fastest CPU path here: {r['cpu_path']}")
     lines.append(f"TensorRT: {status(r['tensorrt'])}")
+    lines.append(f"CUDA stack: {stack_line(r['cuda_stack'])}")
     for name, d in r["cuda_bindings"].items():
         lines.append(f"{name}: {status(d)}")
     g = r["gpus"]

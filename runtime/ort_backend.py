@@ -28,6 +28,7 @@ import numpy as np
 from perceptual_edge.errors import InputError, UnavailableError, first_line
 from perceptual_edge.fsutil import sha256_file
 from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root
+from perceptual_edge.runtime.cuda_stack import preload_cuda_libraries
 from perceptual_edge.runtime.precision import file_precision
 from perceptual_edge.spec import ModelSpec, Profile, default_profile, format_shape
 
@@ -53,9 +54,23 @@ _PROVIDER_LIBS = {
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
+def import_onnxruntime() -> Any:
+    """onnxruntime, or an UnavailableError that says which extra brings it: it is not a base
+    dependency, because onnxruntime and onnxruntime-gpu install the same module and a base
+    dependency on one would break every GPU environment."""
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise UnavailableError(
+            f"ONNX Runtime is not installed ({e}): pip install 'perceptual-edge[cpu]', or "
+            "[cuda13] / [cuda12] on an NVIDIA GPU machine (README, GPU stack)"
+        ) from None
+    return onnxruntime
+
+
 def read_onnx_spec(path: str | Path, session: Any = None) -> ModelSpec:
     """The ModelSpec stored in an ONNX file's metadata_props."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     sess = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
@@ -92,7 +107,8 @@ def provider_library_error(provider: str) -> str | None:
 
     path = Path(ort.__file__).parent / "capi" / lib
     if not path.exists():
-        return f"{lib} is not part of this onnxruntime build (install onnxruntime-gpu)"
+        return f"{lib} is not part of this onnxruntime build (install perceptual-edge[cuda13])"
+    preload_cuda_libraries()  # pip's CUDA/cuDNN wheels are not on the loader's path by themselves
     try:
         ctypes.CDLL(str(path))
     except OSError as e:
@@ -222,7 +238,7 @@ class OrtBackend:
         optimization: str = "all",
         spinning: bool = False,
     ) -> None:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         p = self.path = Path(path)  # checked by the Session (runtime.backend.check_model_path)
         self.precision = file_precision(p)  # ONNX Runtime computes in the graph's own types
@@ -326,7 +342,9 @@ class OrtBackend:
         if provider not in available:
             raise UnavailableError(
                 f"ONNX Runtime here has no {provider} (available: {', '.join(available)}); "
-                "install onnxruntime-gpu (not together with onnxruntime) for GPU inference"
+                "install onnxruntime-gpu through perceptual-edge[cuda13] (or [cuda12] on a driver "
+                "older than R580) in an "
+                "environment without the CPU onnxruntime, for GPU inference"
             )
         if provider == CPU:
             return self._create([provider])

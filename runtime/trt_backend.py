@@ -55,7 +55,8 @@ def import_tensorrt() -> Any:
     except Exception as e:  # ImportError, or the registry stub failing at import
         raise UnavailableError(
             f"TensorRT is not usable here ({type(e).__name__}: {e}); install it on a machine "
-            "with an NVIDIA GPU (pip install 'perceptual-edge[trt]') or run the .onnx file"
+            "with an NVIDIA GPU (pip install 'perceptual-edge[cuda13]', README: GPU stack) or "
+            "run the .onnx file"
         ) from None
     major = int(str(trt.__version__).split(".")[0])
     if major < 10:

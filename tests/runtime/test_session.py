@@ -158,3 +158,12 @@ def test_ort_pool_threads_do_not_spin_by_default():
     key = "session.intra_op.allow_spinning"
     assert session_options().get_session_config_entry(key) == "0"
     assert session_options(spinning=True).get_session_config_entry(key) == "1"
+
+
+def test_without_onnxruntime_the_error_names_the_extra(style_onnx, monkeypatch):
+    # ONNX Runtime is an extra ([cpu], [cuda12], [cuda13]), not a base dependency.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import` sees when absent
+    with pytest.raises(UnavailableError, match=r"perceptual-edge\[cpu\].*\[cuda13\]"):
+        Session(style_onnx, backend="onnxruntime")
