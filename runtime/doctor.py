@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perceptual_edge.hardware import cpu_features, cpu_has_bf16, cpu_has_int8_dot
 from perceptual_edge.runtime.openvino_backend import openvino_devices
-from perceptual_edge.runtime.precision import cpu_features, cpu_has_bf16, cpu_has_int8_dot
 
 # Must match perceptual_edge.train.vgg (a test checks it).
 VGG16_ENV_VAR = "PE_VGG16_WEIGHTS"

@@ -22,16 +22,6 @@ from perceptual_edge.errors import InputError
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # The file-name infix of each precision's ONNX file (fp32 and bf16 share the plain file).
 FILE_INFIX = {"fp32": "", "bf16": "", "fp16": ".fp16", "int8": ".int8"}
-# CPU flags (Linux /proc/cpuinfo names) that matter for the precision choice.
-CPU_FEATURES = (
-    "avx2",
-    "avx512f",
-    "avx512_vnni",
-    "avx_vnni",
-    "avx512_bf16",
-    "amx_bf16",
-    "amx_int8",
-)
 
 
 def check_precision(precision: str) -> str:
@@ -78,30 +68,3 @@ def artifact_for(path: str | Path, precision: str) -> Path:
         hint = " (pe export --int8 --calibration DIR writes it)" if want == "int8" else ""
         raise InputError(f"--precision {precision} needs {sibling}, which does not exist{hint}")
     return sibling
-
-
-def cpu_features(cpuinfo: str | None = None) -> dict[str, bool]:
-    """Which of CPU_FEATURES this CPU has (all False where /proc/cpuinfo is unreadable)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return {f: f in flags for f in CPU_FEATURES}
-
-
-def cpu_has_bf16(features: dict[str, bool] | None = None) -> bool:
-    f = cpu_features() if features is None else features
-    return bool(f.get("avx512_bf16") or f.get("amx_bf16"))
-
-
-def cpu_has_int8_dot(features: dict[str, bool] | None = None) -> bool:
-    """VNNI or AMX: 8-bit dot products in one instruction (without, INT8 uses AVX2's
-    multiply-add pairs, which are slower and saturate at 16 bits)."""
-    f = cpu_features() if features is None else features
-    return bool(f.get("avx512_vnni") or f.get("avx_vnni") or f.get("amx_int8"))

@@ -1,6 +1,6 @@
 """The three floors and the direction of every import between them, lazy imports included.
 
-    contract      perceptual_edge/{spec,image,video,errors,fsutil,progress,samples,metrics}
+    contract      perceptual_edge/{spec,image,video,errors,fsutil,progress,samples,metrics,hardware}
     stages        train/ (+contract), runtime/ (+contract, never torch), export/ (+train, runtime)
     applications  perceptual_edge/cli/, paper/, demo.py, models.py, __main__.py, __init__.py
 
@@ -21,7 +21,17 @@ PACKAGE_DIRS = {  # source folder -> package it installs as
     "export": "perceptual_edge.export",
     "runtime": "perceptual_edge.runtime",
 }
-CONTRACT = ("spec", "image", "video", "errors", "fsutil", "progress", "samples", "metrics")
+CONTRACT = (
+    "spec",
+    "image",
+    "video",
+    "errors",
+    "fsutil",
+    "progress",
+    "samples",
+    "metrics",
+    "hardware",
+)
 APPLICATIONS = ("cli", "paper", "demo", "models", "__main__")
 ALLOWED = {
     "contract": {"contract"},

@@ -76,8 +76,8 @@ def test_vgg_lookup_matches_train_and_torch(tmp_path, monkeypatch):
 
 
 def test_cpu_features_and_openvino_in_the_report():
+    from perceptual_edge.hardware import cpu_features, cpu_has_bf16, cpu_has_int8_dot
     from perceptual_edge.runtime.doctor import doctor_report, format_report
-    from perceptual_edge.runtime.precision import cpu_features, cpu_has_bf16, cpu_has_int8_dot
 
     zen4 = "processor: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n"
     f = cpu_features(zen4)

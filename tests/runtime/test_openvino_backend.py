@@ -9,8 +9,8 @@ import pytest
 
 from perceptual_edge.errors import InputError, UnavailableError
 from perceptual_edge.export.verify import capped_psnr
+from perceptual_edge.hardware import cpu_features, cpu_has_bf16
 from perceptual_edge.runtime import Session
-from perceptual_edge.runtime.precision import cpu_features, cpu_has_bf16
 
 pytest.importorskip("openvino", reason="the [openvino] extra is not installed")
 
