@@ -55,7 +55,7 @@ class TrainConfig:
     log_every: int = 10
     resume: Path | None = None
     device: str = "auto"
-    amp: bool = False
+    amp: bool | None = None  # None: mixed precision where the hardware has it (runner.py)
     channels_last: bool | None = None  # None: on CUDA only
     loss_net: str = "vgg16"
     vgg_weights: Path | None = None

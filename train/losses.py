@@ -19,10 +19,12 @@ import torch
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, C), normalised by C*H*W; computed in float32 even under AMP."""
+    """(N, C, H, W) -> (N, C, C), normalised by C*H*W; computed in float32 even under AMP (a
+    `.float()` alone is not enough: autocast would cast bmm's inputs back down)."""
     n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w).float()
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    with torch.autocast(features.device.type, enabled=False):
+        f = features.reshape(n, c, h * w).float()
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
 def squared_error(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -47,6 +49,7 @@ def style_loss(
 
 def total_variation(y: torch.Tensor) -> torch.Tensor:
     n, c, h, w = y.shape
-    dy = (y[:, :, 1:, :] - y[:, :, :-1, :]).float().pow(2).sum()
-    dx = (y[:, :, :, 1:] - y[:, :, :, :-1]).float().pow(2).sum()
+    y = y.float()  # differences of 0..255 values in bfloat16 would keep ~3 significant digits
+    dy = (y[:, :, 1:, :] - y[:, :, :-1, :]).pow(2).sum()
+    dx = (y[:, :, :, 1:] - y[:, :, :, :-1]).pow(2).sum()
     return (dx + dy) / (n * c * h * w)

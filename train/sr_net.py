@@ -64,4 +64,8 @@ class SRNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, h, w) -> (N, 3, f*h, f*w)
         y = self.up(self.res(self.stem(x)))  # (N, 64, f*h, f*w)
-        return output_activation(self.head(y), self.config.output, self.training)
+        # The last convolution and the 0..255 mapping in float32 even under mixed precision:
+        # bfloat16 resolves 0..255 only to about 1 unit, which the losses and TV would see.
+        # (A no-op without autocast; about 1% of the network's FLOPs.)
+        with torch.autocast(y.device.type, enabled=False):
+            return output_activation(self.head(y.float()), self.config.output, self.training)

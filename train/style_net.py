@@ -61,4 +61,8 @@ class StyleNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, 3, H, W)
         y = self.down2(self.down1(self.stem(x)))  # (N, 128, H/4, W/4)
         y = self.up2(self.up1(self.res(y)))  # (N, 32, H, W)
-        return output_activation(self.head(y), self.config.output, self.training)
+        # The last convolution and the 0..255 mapping in float32 even under mixed precision:
+        # bfloat16 resolves 0..255 only to about 1 unit, which the losses and TV would see.
+        # (A no-op without autocast; about 1% of the network's FLOPs.)
+        with torch.autocast(y.device.type, enabled=False):
+            return output_activation(self.head(y.float()), self.config.output, self.training)

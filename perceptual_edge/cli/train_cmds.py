@@ -44,7 +44,11 @@ SampleOpt = typer.Option(2000, "--sample-every", help="Write samples every N ste
 LogOpt = typer.Option(10, "--log-every", help="Log losses every N steps.")
 ResumeOpt = typer.Option(None, "--resume", help="Continue from a checkpoint of this command.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-AmpOpt = typer.Option(False, "--amp", help="CUDA mixed precision (ignored on CPU).")
+AmpOpt = typer.Option(
+    None,
+    "--amp/--no-amp",
+    help="Mixed precision (default: on where native: CUDA, CPUs with AVX512_BF16/AMX).",
+)
 LossNetOpt = typer.Option("vgg16", "--loss-net", help="vgg16 (ImageNet) or random (offline).")
 VggOpt = typer.Option(None, "--vgg-weights", help="torchvision vgg16-397923af.pth file.")
 OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing output.")
@@ -131,7 +135,7 @@ def style_cmd(
     log_every: int = LogOpt,
     resume: Path = ResumeOpt,
     device: str = DeviceOpt,
-    amp: bool = AmpOpt,
+    amp: bool | None = AmpOpt,
     loss_net: str = LossNetOpt,
     vgg_weights: Path = VggOpt,
     overwrite: bool = OverwriteOpt,
@@ -181,7 +185,7 @@ def sr_cmd(
     log_every: int = LogOpt,
     resume: Path = ResumeOpt,
     device: str = DeviceOpt,
-    amp: bool = AmpOpt,
+    amp: bool | None = AmpOpt,
     loss_net: str = LossNetOpt,
     vgg_weights: Path = VggOpt,
     overwrite: bool = OverwriteOpt,
