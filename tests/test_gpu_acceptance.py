@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_STEPS = ("trtexec", "backends", "video", "gpu_fp16_peak", "bench", "torch_cuda", "cuda_memory")
+GPU_STEPS = ("trtexec", "backends", "video", "gpu_fp16_peak", "bench", "torch_cuda", "train_speed",
+             "cuda_memory")  # fmt: skip
 
 
 def test_acceptance_runs_and_explains_every_skip(tmp_path):

@@ -61,6 +61,7 @@ class TrainConfig:
     vgg_weights: Path | None = None
     overwrite: bool = False
     prefetch: int = 2
+    loader_threads: int | None = None  # None: 1 on CPU (its cores compute), 8 on CUDA
 
     # ------------------------------------------------------------------ derived values
 
@@ -147,6 +148,7 @@ def validate(cfg: TrainConfig) -> None:
     _positive("--checkpoint-every", cfg.checkpoint_every, allow_zero=True)
     _positive("--sample-every", cfg.sample_every, allow_zero=True)
     _positive("--log-every", cfg.log_every)
+    _positive("--loader-threads", cfg.loader_threads)
     if cfg.iterations is not None and cfg.epochs is not None:
         raise InputError("give --iterations or --epochs, not both")
     if cfg.norm not in NORMS:

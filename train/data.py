@@ -27,6 +27,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,7 @@ class BatchSource:
         factor: int = 4,
         seed: int = 0,
         max_pixels: int = 64_000_000,
+        threads: int = 1,
     ) -> None:
         if task not in ("style", "sr"):
             raise ValueError(f"unknown task {task!r}")
@@ -210,6 +212,14 @@ class BatchSource:
         )
         self.max_pixels = max_pixels
         self.bad: set[int] = set()
+        # Images of a batch decode in parallel when threads > 1 (Pillow and the resize release
+        # the GIL). Each item depends only on (epoch, position, index), and a file that fails
+        # fails for every thread alike, so the batch is the same for any thread count.
+        self._pool = ThreadPoolExecutor(threads, "pe-decode") if threads > 1 else None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _load(self, index: int) -> np.ndarray:
         """The first decodable file at or after `index` (wrapping), as (H, W, 3) uint8."""
@@ -237,7 +247,10 @@ class BatchSource:
 
     def batch(self, items: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, 3, S, S) uint8 targets and (N, 3, S/f, S/f) uint8 LR inputs (SR only)."""
-        pairs = [self.item(*it) for it in items]
+        if self._pool is not None:
+            pairs = list(self._pool.map(lambda it: self.item(*it), items))
+        else:
+            pairs = [self.item(*it) for it in items]
         hr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
         if self.task == "style":
             return np.ascontiguousarray(hr), None

@@ -131,7 +131,8 @@ def train(
         )
         if folder.skipped and dist.is_main:
             log(f"pe train: skipped {folder.skipped} unreadable files in {folder.root}")
-        source = BatchSource(folder, cfg.task, cfg.size, cfg.factor, cfg.seed)
+        threads = cfg.loader_threads or (8 if device.type == "cuda" else 1)
+        source = BatchSource(folder, cfg.task, cfg.size, cfg.factor, cfg.seed, threads=threads)
         bar = Progress(total, "it", start=runner.step, enabled=progress if dist.is_main else False)
         sleep_after_ckpt = float(os.environ.get(SLEEP_AFTER_CHECKPOINT_ENV, "0") or 0)
         stop = StopFlag()
@@ -139,7 +140,7 @@ def train(
         runner.open_log(resumed=cfg.resume is not None)
         runner.restore_rng()
         state = SamplerState(**runner.sampler_state.to_dict())
-        with stop.installed():
+        with stop.installed(), contextlib.closing(source):
             batches = iter_batches(source, sampler, total - runner.step, prefetch=cfg.prefetch)
             for hr, lr, state in batches:
                 losses = runner.step_once(hr, lr)

@@ -56,9 +56,16 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per area; each owns its commands.
-    from perceptual_edge.cli import bench_cmds, export_cmds, paper_cmds, run_cmds, train_cmds
+    from perceptual_edge.cli import (
+        bench_cmds,
+        data_cmds,
+        export_cmds,
+        paper_cmds,
+        run_cmds,
+        train_cmds,
+    )
 
-    for module in (train_cmds, export_cmds, run_cmds, bench_cmds, paper_cmds):
+    for module in (train_cmds, data_cmds, export_cmds, run_cmds, bench_cmds, paper_cmds):
         module.register(app)
 
 

@@ -26,8 +26,12 @@ train_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DataOpt = typer.Option(..., "--data", help="Folder of training images (searched recursively).")
-OutOpt = typer.Option(..., "-o", "--output", help="Checkpoint to write (.pth).")
+DataOpt = typer.Option(
+    None,
+    "--data",
+    help="Folder of training images, searched recursively (default: $PE_DATA, else where "
+    "`pe data coco` puts MS-COCO).",
+)
 BatchOpt = typer.Option(
     D.BATCH_SIZE, "--batch-size", help="Images per step (per process under torchrun)."
 )
@@ -52,6 +56,9 @@ AmpOpt = typer.Option(
 LossNetOpt = typer.Option("vgg16", "--loss-net", help="vgg16 (ImageNet) or random (offline).")
 VggOpt = typer.Option(None, "--vgg-weights", help="torchvision vgg16-397923af.pth file.")
 OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing output.")
+ThreadsOpt = typer.Option(
+    None, "--loader-threads", help="Threads decoding images (default: 1 on CPU, 8 on CUDA)."
+)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
@@ -85,13 +92,21 @@ _COMMON = (
     "data", "output", "image_size", "batch_size", "iterations", "epochs", "lr",
     "content_weight", "tv_weight", "content_layer", "norm", "upsample", "output_activation",
     "seed", "checkpoint_every", "sample_every", "log_every", "resume", "device", "amp",
-    "loss_net", "vgg_weights", "overwrite",
+    "loss_net", "vgg_weights", "overwrite", "loader_threads",
 )  # fmt: skip
 
 
-def _common(values: dict[str, Any]) -> dict[str, Any]:
-    """The shared TrainConfig fields, picked by name from a command's parameters."""
-    return {name: values[name] for name in _COMMON}
+def _common(values: dict[str, Any], task: str, default_output: str) -> dict[str, Any]:
+    """The shared TrainConfig fields, picked by name from a command's parameters, with the
+    defaults that need a look around: the data folder (train.datasets.resolve_data) and the
+    output (the --resume checkpoint, else DEFAULT_OUTPUT in the current folder)."""
+    from perceptual_edge.train.datasets import resolve_data
+
+    out = {name: values[name] for name in _COMMON}
+    out["data"] = resolve_data(values["data"], task)
+    if out["output"] is None:
+        out["output"] = values["resume"] or Path(default_output)
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -102,7 +117,9 @@ def register(app: typer.Typer) -> None:
 def style_cmd(
     style: Path = typer.Option(..., "--style", help="The style image."),
     data: Path = DataOpt,
-    output: Path = OutOpt,
+    output: Path = typer.Option(
+        None, "-o", "--output", help="Checkpoint to write (default: STYLE-NAME.pth here)."
+    ),
     image_size: int = typer.Option(
         D.IMAGE_SIZE, "--image-size", help="Training crop size (multiple of 4)."
     ),
@@ -139,6 +156,7 @@ def style_cmd(
     loss_net: str = LossNetOpt,
     vgg_weights: Path = VggOpt,
     overwrite: bool = OverwriteOpt,
+    loader_threads: int = ThreadsOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Train a style-transfer network (Johnson et al. 2016) on a folder of content images."""
@@ -150,7 +168,7 @@ def style_cmd(
         style_size=style_size,
         style_weight=style_weight,
         style_layers=comma_list(style_layers),
-        **_common(locals()),
+        **_common(locals(), "style", f"{style.stem}.pth"),
     )
     _run(cfg, quiet)
 
@@ -158,7 +176,9 @@ def style_cmd(
 @pe_command(train_app, "sr")
 def sr_cmd(
     data: Path = DataOpt,
-    output: Path = OutOpt,
+    output: Path = typer.Option(
+        None, "-o", "--output", help="Checkpoint to write (default: srFACTOR.pth here)."
+    ),
     factor: int = typer.Option(4, "--factor", help="Upscaling factor: 4 or 8."),
     loss: str = typer.Option("feat", "--loss", help="feat (relu2_2 feature loss) or pixel."),
     image_size: int = typer.Option(
@@ -189,12 +209,17 @@ def sr_cmd(
     loss_net: str = LossNetOpt,
     vgg_weights: Path = VggOpt,
     overwrite: bool = OverwriteOpt,
+    loader_threads: int = ThreadsOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Train a x4/x8 super-resolution network: 288x288 HR patches, blurred bicubic LR."""
     from perceptual_edge.train.config import TrainConfig
 
     cfg = TrainConfig(
-        task="sr", factor=factor, loss=loss, pixel_weight=pixel_weight, **_common(locals())
+        task="sr",
+        factor=factor,
+        loss=loss,
+        pixel_weight=pixel_weight,
+        **_common(locals(), "sr", f"sr{factor}.pth"),
     )
     _run(cfg, quiet)

@@ -11,7 +11,8 @@ Runtime's CUDA and TensorRT providers) runs against the golden file at the thres
 precision; a clip goes through `pe run` end to end; `pe bench`'s timing runs at 1080p and 4K
 with FPS and the share of this GPU's FP16 tensor peak (measured here with a large FP16 matmul
 in PyTorch, not taken from a datasheet); and PyTorch CUDA checks the reference backend, a few
-mixed-precision training steps and the CUDA memory helpers.
+mixed-precision training steps, `pe train style`'s seconds per step (and the paper's 40k-step
+run that implies), and the CUDA memory helpers.
 
 Every step reports ok (with its figures), failed (one line) or skipped (with the reason: the
 library or the GPU it needs is absent), so the same command runs, and says what it could not
@@ -30,59 +31,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gpu_common import SHARED, Run, Skip, need, torch_cuda
+from train_steps import train_speed_step
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 SIZES = [(1080, 1920), (2160, 3840)]
-
-
-class Skip(Exception):
-    """A step that cannot run here; the message says why."""
-
-
-def need(module: str, why: str | None = None) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except Exception as e:
-        raise Skip(why or f"{module} is not importable ({type(e).__name__}: {e})") from None
-
-
-def torch_cuda() -> Any:
-    torch = need("torch")
-    if not torch.cuda.is_available():
-        raise Skip("PyTorch has no CUDA device here")
-    return torch
-
-
-class Run:
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.steps: dict[str, dict[str, Any]] = {}
-        self.state: dict[str, Any] = {}
-
-    def step(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
-        t0 = time.perf_counter()
-        try:
-            out = {"status": "ok", **(fn() or {})}
-        except Skip as e:
-            out = {"status": "skipped", "reason": str(e)}
-        except Exception as e:
-            last = traceback.extract_tb(e.__traceback__)[-1]
-            where = f"{Path(last.filename).name}:{last.lineno}"
-            out = {"status": "failed", "error": f"{type(e).__name__}: {e} ({where})"}
-        out["seconds"] = round(time.perf_counter() - t0, 2)
-        self.steps[name] = out
-        detail = out.get("reason") or out.get("error") or ""
-        print(f"[{out['status']:>7}] {name} ({out['seconds']} s) {detail}", file=sys.stderr)
 
 
 def report_dict(report: Any) -> dict[str, Any]:
@@ -373,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     run.step("gpu_fp16_peak", lambda: peak_step(run))
     run.step("bench", lambda: bench_step(run))
     run.step("torch_cuda", lambda: torch_step(run))
+    run.step("train_speed", lambda: train_speed_step(run))
     run.step("cuda_memory", lambda: cuda_mem_step(run))
     counts = {s: sum(v["status"] == s for v in run.steps.values()) for s in ("ok", "failed")}
     counts["skipped"] = len(run.steps) - counts["ok"] - counts["failed"]
