@@ -4,6 +4,7 @@
     NAME.fp16.onnx       with fp16
     NAME.int8.onnx       with int8: QDQ, calibrated on real photos (export/int8.py)
     NAME.golden.npz      inputs and PyTorch reference outputs
+    NAME.segments/       the segment program for exact tiled inference (export/segments.py)
     NAME[.fp16].engine   + .engine.json, where TensorRT and a GPU are present (or asked for)
     REPO/NAME_onnx, REPO/NAME_plan   with a Triton repository folder (+ REPO/NAME_int8_onnx)
 
@@ -29,6 +30,7 @@ from perceptual_edge.spec import Profile
 class ExportResult:
     onnx: Path
     golden: Path
+    segments: Path | None = None
     fp16_onnx: Path | None = None
     int8_onnx: Path | None = None
     int8_report: str | None = None  # the INT8 plan and per-layer sensitivity, printed
@@ -66,6 +68,7 @@ def export_checkpoint(
     from perceptual_edge.export.golden import golden_from_checkpoint, load_golden
     from perceptual_edge.export.lint import check_tensorrt_compatible
     from perceptual_edge.export.onnx_export import onnx_model_from_checkpoint, save_onnx
+    from perceptual_edge.export.segments import write_segments
     from perceptual_edge.export.tensorrt import (
         DEFAULT_WORKSPACE_MIB,
         engine_from_onnx,
@@ -115,6 +118,9 @@ def export_checkpoint(
         planned += [engine_path, engine_path.with_name(engine_path.name + ".json")]
     for p in planned:
         check_output(p, overwrite)
+    segments_path = folder / f"{name}.segments"
+    if segments_path.exists() and not overwrite:
+        check_output(segments_path, overwrite)
     if triton:
         subs = ["onnx"] + (["plan"] if build_engine else []) + (["int8_onnx"] if int8 else [])
         for suffix in subs:
@@ -126,6 +132,8 @@ def export_checkpoint(
     proto = onnx_model_from_checkpoint(ckpt_path)
     check_tensorrt_compatible(proto, name=str(onnx_path))
     result = ExportResult(onnx=save_onnx(proto, onnx_path, overwrite), golden=golden_path)
+    say("writing the segment program for exact tiles ...")
+    result.segments = write_segments(ckpt.build(), spec, segments_path, overwrite=True)
     if fp16_path:
         say("converting to FP16 ...")
         half = float16_model(proto, keep_io_fp32=not fp16_io)

@@ -253,6 +253,21 @@ def photo_reference(
     return names, Golden(ckpt.spec, inputs, outputs, Path(checkpoint))
 
 
+def _tiled_cases(session: Any, golden: Golden, thr: float, ssim: float) -> list[CaseResult]:
+    """With the segment program beside the artifact (NAME.segments/), the golden inputs again in
+    tiles of about half their shorter side: exact tiling must meet the same thresholds."""
+    from perceptual_edge.runtime.exact_tiles import segments_for
+
+    if segments_for(session.path) is None:
+        return []
+    out = []
+    for x, y in zip(golden.inputs, golden.outputs, strict=True):
+        tile = max(session.spec.min_size, min(x.shape[2:]) // 2)
+        got = session.run_batch(x, tile=tile)
+        out.append(compare(y, got, thr, ssim, f"golden, exact tiles of {tile}"))
+    return out
+
+
 def verify(
     ref: str | os.PathLike[str] | Golden,
     artifact: str | os.PathLike[str],
@@ -283,6 +298,7 @@ def verify(
             names, pg = photos
             pairs += list(zip(pg.inputs, pg.outputs, names, strict=True))
         cases = [compare(y, session.run_batch(x), thr, limit.ssim, src) for x, y, src in pairs]
+        cases += _tiled_cases(session, golden, thr, limit.ssim)
         name = session.backend_name
         path = session.path
     return VerifyReport(

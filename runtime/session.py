@@ -3,11 +3,16 @@
     with Session("wave.onnx") as s:
         out = s.run(image)                    # (H, W, 3) uint8 -> (H, W, 3) uint8 (x scale for SR)
         y = s.run(batch)                      # (N, 3, H, W) float32 0..255 -> float32
-        big = s.run(photo, tile=512)          # bounded memory, feathered tiles
+        big = s.run(photo, tile=512)          # bounded memory, the whole-image result
 
 Any size in, same size out: inputs are reflect-padded to the network's multiple (and minimum
 size) and the output is cropped back. An input larger than a TensorRT engine's optimisation
 profile is tiled automatically (a warning says so, and `last_run_tiled` is set).
+
+Tiles are exact when the model has its segment program beside it (`NAME.segments/`, written by
+`pe export`; runtime/exact_tiles.py): the output equals the untiled run's, instance norm
+included. Without it, tiles are blended with feathered overlaps (runtime/tiling.py), which an
+instance-norm network renders differently from the whole image (a warning says so).
 
 Threads: a Session is safe to use from one thread at a time; use one Session per thread for
 parallel inference. Loading (file -> backend) is kept apart from running (backend -> outputs);
@@ -102,6 +107,8 @@ class Session:
         # What the numbers are computed in (OpenVINO's bf16 hint can differ from the file's).
         self.precision: str = backend.precision
         self.last_run_tiled = False  # whether the last run() was tiled (asked for or automatic)
+        self.last_run_exact = False  # whether those tiles ran the exact segment program
+        self._program: Any = None  # the segment program: None = not looked for, False = none
         log.info("session %s: backend %s", path.name, backend.name)
 
     @property
@@ -148,6 +155,36 @@ class Session:
         s = self.spec.scale
         return crop_to(out, h * s, w * s)
 
+    def _exact_program(self) -> Any:
+        """The segment program beside the model, opened on first use, or None (with a warning
+        that blended tiles are approximate)."""
+        if self._program is None:
+            from perceptual_edge.runtime import exact_tiles
+
+            folder = exact_tiles.segments_for(self.path)
+            if folder is None:
+                msg = (
+                    f"{self.path.name}: no {self.path.name.split('.')[0]}.segments/ beside it, so "
+                    "tiles are blended and normalised per tile (an instance-norm network then "
+                    "renders them differently from the whole image); `pe export` writes it"
+                )
+                log.warning(msg)
+                warnings.warn(msg, RuntimeWarning, stacklevel=4)
+                self._program = False
+            else:
+                opener = exact_tiles.opener_for(self._require().name)
+                self._program = exact_tiles.SegmentProgram(folder, opener)
+        return self._program or None
+
+    def _run_exact(self, program: Any, batch: np.ndarray, tile: int) -> np.ndarray:
+        """(N, 3, H, W) uint8/float -> (N, 3, sH, sW) float32 through the segment program."""
+        from perceptual_edge.runtime.exact_tiles import run_exact
+
+        padded, (h, w) = pad_to_multiple(batch, self.spec.multiple, self.spec.min_size)
+        s = self.spec.scale
+        self.last_run_exact = True
+        return crop_to(run_exact(program, padded, tile), h * s, w * s)
+
     def _tile_plan(self, h: int, w: int, tile: int | None, tile_overlap: int | None) -> int | None:
         """The tile size to use for an h x w input, or None to run it whole."""
         max_hw = self.max_input_hw
@@ -189,8 +226,12 @@ class Session:
             raise InputError(f"empty batch (shape {batch.shape})")
         t = self._tile_plan(batch.shape[2], batch.shape[3], tile, tile_overlap)
         self.last_run_tiled = t is not None
+        self.last_run_exact = False
         if t is None:
             return self._infer_padded(batch)
+        program = self._exact_program()
+        if program is not None:
+            return self._run_exact(program, np.asarray(batch, dtype=np.float32), t)
         return tiling.run_tiled(self._infer_padded, batch, self.spec, t, tile_overlap)
 
     def run(
@@ -208,8 +249,14 @@ class Session:
                 raise InputError(f"empty image (shape {x.shape})")
             t = self._tile_plan(x.shape[0], x.shape[1], tile, tile_overlap)
             self.last_run_tiled = t is not None
+            self.last_run_exact = False
             if t is None:
                 return batch_to_image(self._infer_padded(image_to_batch(x)))
+            program = self._exact_program()
+            if program is not None:
+                from perceptual_edge.runtime.exact_tiles import to_image
+
+                return to_image(self._run_exact(program, x.transpose(2, 0, 1)[None], t)[0])
             return tiling.run_tiled_image(self._infer_padded, x, self.spec, t, tile_overlap)
         if x.ndim == 4:
             return self.run_batch(x, tile=tile, tile_overlap=tile_overlap)

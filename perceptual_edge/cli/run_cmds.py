@@ -72,11 +72,11 @@ def register(app: typer.Typer) -> None:
         tile: int | None = typer.Option(
             None,
             min=1,
-            help="Run in tiles of N pixels (bounded memory). Instance-norm networks "
-            "normalise per tile, so small tiles change the look: use the largest that fits.",
+            help="Run in tiles of N pixels (bounded memory), the same picture as untiled when "
+            "NAME.segments/ (from pe export) sits beside the model; else blended, approximate.",
         ),
         tile_overlap: int | None = typer.Option(
-            None, min=0, help="Tile overlap in pixels (with --tile)."
+            None, min=0, help="Overlap of blended tiles in pixels (no segments folder)."
         ),
         preserve_color: bool = typer.Option(
             False, "--preserve-color", help="Keep the input's colours; take only luminance."
