@@ -71,6 +71,10 @@ def test_pe_verify_json(exported, runner, which: str) -> None:
     assert d["precision"] == precision and d["threshold_db"] == THRESHOLDS_DB[precision]
     assert d["min_psnr"] == min(c["psnr"] for c in d["cases"]) >= THRESHOLDS_DB[precision]
     assert set(d["versions"]) >= {"torch", "onnx", "onnxruntime", "tensorrt", "gpu"}
+    # pe export wrote wave.segments/, so every golden input is checked in exact tiles too.
+    assert (exported.folder / f"{exported.checkpoint.stem}.segments" / "plan.json").is_file()
+    tiled = [c for c in d["cases"] if "exact tiles" in c["source"]]
+    assert tiled and len(tiled) == len(d["cases"]) - len(tiled)
 
 
 def test_pe_verify_with_a_checkpoint_reference(exported, runner) -> None:
