@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptual_edge.errors import InputError
+from perceptual_edge.errors import InputError, first_line
 from perceptual_edge.fsutil import atomic_path, check_output
 from perceptual_edge.image import crop_to, image_to_batch, pad_to_multiple
 from perceptual_edge.samples import content_image
@@ -113,6 +113,17 @@ def load_golden(path: str | os.PathLike[str]) -> Golden:
         raise InputError(f"{p}: no such file")
     try:
         with np.load(p, allow_pickle=False) as z:
+            entries = set(z.files)
+            for key in ("format", "spec", "count"):
+                if key not in entries:
+                    raise InputError(
+                        f"{p}: not a perceptual-edge golden file (it has no '{key}' entry)"
+                    )
+            count = int(z["count"])
+            needed = [f"{kind}_{k}" for k in range(count) for kind in ("input", "output")]
+            for key in needed:
+                if key not in entries:
+                    raise InputError(f"{p}: golden file is incomplete (no '{key}' entry)")
             fmt = int(z["format"])
             if fmt > GOLDEN_FORMAT:
                 raise InputError(
@@ -126,8 +137,16 @@ def load_golden(path: str | os.PathLike[str]) -> Golden:
         raise
     except KeyError as e:
         raise InputError(f"{p}: not a perceptual-edge golden file (missing {e})") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"{p}: not a readable golden file ({e})") from None
+    except ValueError as e:
+        if zipfile.is_zipfile(p) and "pickle" in str(e).lower():  # never take numpy's advice
+            raise InputError(
+                f"{p}: not a golden file: it holds pickled Python objects, which pe never loads"
+            ) from None
+        if not zipfile.is_zipfile(p):
+            raise InputError(f"{p}: not a readable golden file (not an .npz archive)") from None
+        raise InputError(f"{p}: not a readable golden file ({first_line(e)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{p}: not a readable golden file ({first_line(e)})") from None
     for x, y in zip(inputs, outputs, strict=True):
         if x.ndim != 4 or y.ndim != 4 or y.shape[2:] != spec.output_size(*x.shape[2:]):
             raise InputError(f"{p}: golden file shapes do not fit its spec")

@@ -38,7 +38,19 @@ class UnavailableError(PeError):
     exit_code = 4
 
 
+class SystemResourceError(PeError):
+    """The system refused a read or write: disk full, quota, no permission, read-only file
+    system, or a reader that closed the pipe; or memory ran out."""
+
+    exit_code = 6
+
+
 class VerificationError(PeError):
     """An artifact does not match the reference within the named thresholds."""
 
     exit_code = 5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, systemd, Kubernetes): handled like Ctrl-C (outputs in progress are
+    removed), then exit 143 with one line."""

@@ -109,6 +109,7 @@ class Session:
         self.last_run_tiled = False  # whether the last run() was tiled (asked for or automatic)
         self.last_run_exact = False  # whether those tiles ran the exact segment program
         self._program: Any = None  # the segment program: None = not looked for, False = none
+        self._warned_unit_range = False
         log.info("session %s: backend %s", path.name, backend.name)
 
     @property
@@ -154,6 +155,22 @@ class Session:
             )
         s = self.spec.scale
         return crop_to(out, h * s, w * s)
+
+    def _check_values(self, batch: np.ndarray) -> None:
+        """NaN or Inf in a float batch is an error (they would come out as NaN); a float batch
+        whose values are all <= 1 is most likely 0..1 instead of 0..255: warned once."""
+        if batch.dtype.kind != "f":
+            return
+        if not np.isfinite(batch).all():
+            raise InputError("the batch contains NaN or Inf values; inputs are RGB in 0..255")
+        if not self._warned_unit_range and 0.0 < float(batch.max()) <= 1.0:
+            self._warned_unit_range = True
+            msg = (
+                "the float batch's values are all <= 1: inputs are RGB in 0..255 "
+                "(multiply 0..1 images by 255)"
+            )
+            log.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
     def _exact_program(self) -> Any:
         """The segment program beside the model, opened on first use, or None (with a warning
@@ -224,6 +241,7 @@ class Session:
             return self._require().infer(batch)  # type: ignore[return-value]
         if batch.shape[2] < 1 or batch.shape[3] < 1 or batch.shape[0] < 1:
             raise InputError(f"empty batch (shape {batch.shape})")
+        self._check_values(batch)
         t = self._tile_plan(batch.shape[2], batch.shape[3], tile, tile_overlap)
         self.last_run_tiled = t is not None
         self.last_run_exact = False

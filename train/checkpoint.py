@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,9 @@ def load_checkpoint_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not zipfile.is_zipfile(p) and not _looks_like_pickle(p):
         raise InputError(f"{p}: not a readable PyTorch checkpoint (unrecognised file contents)")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns before refusing: the one line says it all
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
             raise InputError(

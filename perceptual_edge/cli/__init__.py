@@ -85,9 +85,27 @@ def version() -> None:
 _register()
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so every cleanup
+    that Ctrl-C runs (temporary outputs removed, threads stopped) runs for it too; `pe train`
+    installs its own handler while it trains (it saves a checkpoint first)."""
+    import signal
+
+    from perceptual_edge.errors import Terminated
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave it alone
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning known failures into one line on stderr."""
     debug = os.environ.get("PE_DEBUG") == "1"
+    _terminate_like_interrupt()
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit:
@@ -97,9 +115,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"pe: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("pe: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as e:
+        from perceptual_edge.errors import Terminated
+
+        terminated = isinstance(e, Terminated)
+        print("pe: terminated by SIGTERM" if terminated else "pe: interrupted", file=sys.stderr)
+        sys.exit(143 if terminated else 130)
     except Exception as e:  # an internal error: still one line unless debugging
         if debug:
             raise

@@ -4,6 +4,7 @@ under Typer's CliRunner in the tests."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -12,7 +13,10 @@ from typing import Any, TypeVar
 
 import typer
 
-from perceptual_edge.errors import InputError, PeError
+from perceptual_edge.errors import InputError, PeError, SystemResourceError, Terminated
+
+# OS errors that are the machine's state, not a bug: one line naming the path, exit 6.
+SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EPIPE}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,19 +40,48 @@ def guarded(func: F) -> F:
                 raise
             error_line(str(e))
             raise typer.Exit(e.exit_code) from None
+        except Terminated:
+            typer.echo("pe: terminated by SIGTERM", err=True)
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             typer.echo("pe: interrupted", err=True)
             raise typer.Exit(130) from None
+        except MemoryError:
+            error_line("out of memory; run huge images with --tile N (e.g. --tile 512)")
+            raise typer.Exit(SystemResourceError.exit_code) from None
+        except OSError as e:
+            if debug or e.errno not in SYSTEM_ERRNOS:
+                raise_internal(e, debug)
+            if e.errno == errno.EPIPE:
+                _quiet_stdout()
+                error_line("stdout was closed before all of the output was written")
+            else:
+                where = e.filename or "output"
+                error_line(f"{where}: {e.strerror or e}")
+            raise typer.Exit(SystemResourceError.exit_code) from None
         except Exception as e:
-            if debug:
-                raise
-            typer.echo(
-                f"pe: internal error: {type(e).__name__}: {e} (set PE_DEBUG=1 for a traceback)",
-                err=True,
-            )
-            raise typer.Exit(70) from None
+            raise_internal(e, debug)
 
     return wrapper  # type: ignore[return-value]
+
+
+def raise_internal(e: BaseException, debug: bool) -> None:
+    """An unexpected exception: one line and exit 70 (the traceback with PE_DEBUG=1)."""
+    if debug:
+        raise e
+    typer.echo(
+        f"pe: internal error: {type(e).__name__}: {e} (set PE_DEBUG=1 for a traceback)", err=True
+    )
+    raise typer.Exit(70) from None
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+    except OSError:
+        pass
 
 
 def pe_command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
