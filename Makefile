@@ -9,7 +9,7 @@ VENV ?= .venv
 # build: use  make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"  for CPU.
 TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS ?= cpu,train,export,openvino,dev
+EXTRAS ?= cpu,train,export,openvino,flow,dev
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

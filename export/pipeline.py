@@ -5,6 +5,7 @@
     NAME.int8.onnx       with int8: QDQ, calibrated on real photos (export/int8.py)
     NAME.golden.npz      inputs and PyTorch reference outputs
     NAME.segments/       the segment program for exact tiled inference (export/segments.py)
+    NAME.temporal.onnx   instance-norm statistics carried across video frames (temporal_graph.py)
     NAME[.fp16].engine   + .engine.json, where TensorRT and a GPU are present (or asked for)
     REPO/NAME_onnx, REPO/NAME_plan   with a Triton repository folder (+ REPO/NAME_int8_onnx)
 
@@ -31,6 +32,7 @@ class ExportResult:
     onnx: Path
     golden: Path
     segments: Path | None = None
+    temporal: Path | None = None
     fp16_onnx: Path | None = None
     int8_onnx: Path | None = None
     int8_report: str | None = None  # the INT8 plan and per-layer sensitivity, printed
@@ -69,6 +71,7 @@ def export_checkpoint(
     from perceptual_edge.export.lint import check_tensorrt_compatible
     from perceptual_edge.export.onnx_export import onnx_model_from_checkpoint, save_onnx
     from perceptual_edge.export.segments import write_segments
+    from perceptual_edge.export.temporal_graph import write_temporal
     from perceptual_edge.export.tensorrt import (
         DEFAULT_WORKSPACE_MIB,
         engine_from_onnx,
@@ -113,7 +116,8 @@ def export_checkpoint(
     int8_path = folder / f"{name}.int8.onnx" if int8 else None
     if int8:
         int8.check()
-    planned = [onnx_path, golden_path] + [p for p in (fp16_path, int8_path) if p]
+    planned = [onnx_path, golden_path, folder / f"{name}.temporal.onnx"]
+    planned += [p for p in (fp16_path, int8_path) if p]
     if build_engine:
         planned += [engine_path, engine_path.with_name(engine_path.name + ".json")]
     for p in planned:
@@ -132,6 +136,8 @@ def export_checkpoint(
     proto = onnx_model_from_checkpoint(ckpt_path)
     check_tensorrt_compatible(proto, name=str(onnx_path))
     result = ExportResult(onnx=save_onnx(proto, onnx_path, overwrite), golden=golden_path)
+    temporal_path = folder / f"{name}.temporal.onnx"
+    result.temporal = write_temporal(proto, temporal_path, overwrite)
     say("writing the segment program for exact tiles ...")
     result.segments = write_segments(ckpt.build(), spec, segments_path, overwrite=True)
     if fp16_path:

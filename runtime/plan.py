@@ -97,6 +97,12 @@ def plan_run(
         assert source is not None and dst is not None
         pairs = _folder_pairs(source, dst, overwrite)
     elif dst is not None:
+        if dst.is_dir() and source is not None:
+            # -o FOLDER for one image or video: into the folder under its own name, as a folder
+            # run names its outputs.
+            dst = dst / source.name
+        if source is not None and dst.exists() and dst.resolve() == source.resolve():
+            raise InputError(f"{dst}: the output would replace the input")
         _check_file_output(dst, kind, overwrite)
         if kind == "video":
             check_encoder(dst, video.codec)
@@ -137,6 +143,8 @@ def execute(
     """Carry out a plan with an open session. Returns (PNG bytes for stdout or None, result)."""
     from perceptual_edge.runtime.video_run import process_video
 
+    if plan.options.temporal is not None and plan.kind != "video":
+        raise InputError("--temporal applies to video inputs")
     processor = Processor(session, plan.options)
     if plan.kind == "stream" or plan.output is None:
         data = stdin if plan.kind == "stream" else None

@@ -66,6 +66,7 @@ class RunOptions:
     preserve_color: bool = False
     strength: float = 1.0
     even: bool = False  # round --max-size results to even sides (video)
+    temporal: float | None = None  # video: runtime/temporal.py's strength (None: frame by frame)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -76,6 +77,10 @@ class RunOptions:
             raise InputError(f"--tile must be >= 1, got {self.tile}")
         if self.tile_overlap is not None and self.tile_overlap < 0:
             raise InputError(f"--tile-overlap must be >= 0, got {self.tile_overlap}")
+        if self.temporal is not None and not 0.0 <= self.temporal < 1.0:
+            raise InputError(f"--temporal must be in [0, 1), got {self.temporal}")
+        if self.temporal is not None and self.tile is not None:
+            raise InputError("--temporal and --tile cannot be combined")
         if self.tile_overlap is not None and self.tile is None:
             raise InputError("--tile-overlap needs --tile")
 
@@ -107,6 +112,15 @@ class Processor:
         return [self._finish(x, y) for x, y in zip(inputs, outputs, strict=True)]
 
     def _infer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.options.temporal is not None:  # frames of one video, in order
+            if not hasattr(self, "_stabilizer"):
+                from perceptual_edge.runtime.temporal import Stabilizer
+
+                self._stabilizer = Stabilizer(self.session, self.options.temporal)
+            return self._stabilizer.run_many(inputs)
+        return self._infer_plain(inputs)
+
+    def _infer_plain(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One conversion path for one image or many: uint8 images -> one float batch per
         group of equal sizes (or per image when tiling) -> uint8 images."""
         o = self.options

@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             int8=int8_options,
         )
         for path in (result.onnx, result.fp16_onnx, result.int8_onnx, result.golden,
-                     result.segments, result.engine):  # fmt: skip
+                     result.segments, result.temporal, result.engine):  # fmt: skip
             if path is not None:
                 typer.echo(f"wrote {path}")
         for folder in result.triton:

@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
     pe_command(app, "stylize")(_stylize)
     eval_app = typer.Typer(
         name="eval",
-        help="Evaluate trained networks against the paper: objective (Fig. 5), SR metrics.",
+        help="Evaluate trained networks: objective (Fig. 5), SR metrics, video flicker.",
         no_args_is_help=True,
     )
     pe_command(eval_app, "objective")(_eval_objective)
@@ -216,4 +216,7 @@ def register(app: typer.Typer) -> None:
         pass
     else:
         register_eval_sr(eval_app)
+    from perceptual_edge.cli.video_eval_cmds import register_eval_video
+
+    register_eval_video(eval_app)
     app.add_typer(eval_app, name="eval")

@@ -78,6 +78,13 @@ def register(app: typer.Typer) -> None:
         tile_overlap: int | None = typer.Option(
             None, min=0, help="Overlap of blended tiles in pixels (no segments folder)."
         ),
+        temporal: float | None = typer.Option(
+            None,
+            min=0.0,
+            max=0.99,
+            help="Video: steady the style across frames (0..0.99, e.g. 0.8): instance-norm "
+            "statistics carried over (NAME.temporal.onnx), flow-guided blending; resets at cuts.",
+        ),
         preserve_color: bool = typer.Option(
             False, "--preserve-color", help="Keep the input's colours; take only luminance."
         ),
@@ -110,6 +117,7 @@ def register(app: typer.Typer) -> None:
             tile_overlap=tile_overlap,
             preserve_color=preserve_color,
             strength=strength,
+            temporal=temporal,
         )
         plan = plan_run(
             model, input_, output, options, VideoOptions(batch, codec, crf), overwrite=overwrite
