@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,11 +51,14 @@ def _to_rgb8(img) -> np.ndarray:  # img: PIL.Image.Image
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike[str], max_pixels: int | None = None, still: bool = False
+) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB, honouring EXIF orientation.
 
     Raises InputError with one clear line for missing, empty, corrupt, truncated or
-    non-image files, and for images larger than `max_pixels`.
+    non-image files, for images larger than `max_pixels`, and, with `still`, for animated
+    images (whose other frames would be dropped without a word).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -68,6 +72,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> n
                         f"{p}: {img.width}x{img.height} is larger than the limit of "
                         f"{max_pixels} pixels"
                     )
+                if still:
+                    _check_still(img, str(p))
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
                 return _to_rgb8(img)
@@ -81,6 +87,15 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> n
         raise InputError(f"{p}: corrupt or truncated image ({e})") from None
 
 
+def _check_still(img: Any, name: str) -> None:
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    if frames > 1:
+        raise InputError(
+            f"{name}: an animated image ({frames} frames); pe run styles still images and "
+            "videos: convert it to a video first (e.g. ffmpeg -i in.gif clip.mp4)"
+        )
+
+
 def decode_image_bytes(data: bytes, name: str = "<stdin>") -> np.ndarray:
     """Decode an in-memory image (e.g. from stdin) as (H, W, 3) uint8 RGB."""
     import io
@@ -91,6 +106,7 @@ def decode_image_bytes(data: bytes, name: str = "<stdin>") -> np.ndarray:
         raise InputError(f"{name}: empty input")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            _check_still(img, name)
             img.load()
             img = ImageOps.exif_transpose(img) or img
             return _to_rgb8(img)

@@ -52,7 +52,7 @@ class RunResult:
 
 def process_image(processor: Processor, src: Path, dst: Path, overwrite: bool = False) -> RunResult:
     t0 = time.perf_counter()
-    image = load_image(src)
+    image = load_image(src, still=True)
     t1 = time.perf_counter()
     out = processor.run(image)
     infer = time.perf_counter() - t1
@@ -72,7 +72,10 @@ def process_stream(
     """stdin and stdout: the input from `data` (image bytes) or `src`; the result written to
     `dst`, or, with no `dst`, returned as PNG bytes (for stdout)."""
     t0 = time.perf_counter()
-    image = decode_image_bytes(data) if data is not None else load_image(src or Path("-"))
+    if data is not None:
+        image = decode_image_bytes(data)
+    else:
+        image = load_image(src or Path("-"), still=True)
     t1 = time.perf_counter()
     out = processor.run(image)
     infer = time.perf_counter() - t1
@@ -114,7 +117,7 @@ def process_folder(
     with Progress(len(pairs), "images", enabled=progress) as bar:
         for src_file, out_file in pairs:
             try:
-                image = load_image(src_file)
+                image = load_image(src_file, still=True)
                 t1 = time.perf_counter()
                 out = processor.run(image)
                 result.infer_seconds += time.perf_counter() - t1

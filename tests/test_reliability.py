@@ -157,3 +157,19 @@ def test_sigterm_during_a_video_run_cleans_up_and_exits_143(tmp_path, style_onnx
     assert p.returncode == 143, err
     assert [line for line in err.splitlines() if line.strip()] == ["pe: terminated by SIGTERM"]
     assert list(out.parent.iterdir()) == []  # no output, no temporary file
+
+
+def test_an_animated_gif_is_refused_not_cut_to_one_frame(tmp_path, style_onnx):
+    # Case 1: a 4-frame GIF gave a 1-frame GIF, exit 0, no warning.
+    from PIL import Image
+
+    gif = tmp_path / "anim.gif"
+    frames = [Image.fromarray(content_image(i, 32, 48)) for i in range(4)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = tmp_path / "out.gif"
+    r = runner.invoke(app, ["run", str(style_onnx), "--input", str(gif), "-o", str(out)])
+    assert_one_line_error(r, 2, "an animated image (4 frames)", "convert it to a video")
+    assert not out.exists()
+    r = runner.invoke(app, ["run", str(style_onnx), "--input", "-", "-o", str(out)],
+                      input=gif.read_bytes())  # fmt: skip
+    assert_one_line_error(r, 2, "an animated image (4 frames)")
