@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 
 from perceptual_edge.errors import InputError
-from perceptual_edge.fsutil import check_output
+from perceptual_edge.fsutil import check_output, temp_folder_for
 from perceptual_edge.spec import ModelSpec
 
 PLAN_VERSION = 1
@@ -195,7 +194,7 @@ def write_segments(
     model = model.eval().float()
     with torch.no_grad():
         b = program(model)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temp_folder_for(out)
     try:
         for i, (w, bias, stride) in enumerate(b.convs):
             onnx.save(_conv_onnx(w, bias, stride), str(tmp / f"conv{i:02d}.onnx"))

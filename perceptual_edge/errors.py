@@ -45,6 +45,15 @@ class SystemResourceError(PeError):
     exit_code = 6
 
 
+class OutOfMemoryError(SystemResourceError):
+    """An inference library could not allocate the memory a run needs (host or GPU). Carries
+    the input's (H, W) so that a caller can retry it in tiles."""
+
+    def __init__(self, message: str, hw: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.hw = hw
+
+
 class VerificationError(PeError):
     """An artifact does not match the reference within the named thresholds."""
 

@@ -7,12 +7,13 @@ cropping are the Session's job) and returns the float32 NCHW output.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from perceptual_edge.errors import InputError
+from perceptual_edge.errors import InputError, OutOfMemoryError, PeError, first_line
 from perceptual_edge.spec import ModelSpec
 
 ONNX_SUFFIXES = (".onnx",)
@@ -27,6 +28,35 @@ def cache_root() -> Path:
     ~/.cache/perceptual-edge. Each backend also honours its own override variable."""
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
     return Path(os.path.expanduser(xdg)) / "perceptual-edge"
+
+
+# How the libraries word a failed allocation in the exception they raise: ONNX Runtime's
+# arena ("Failed to allocate memory for requested buffer of size N"), C++'s std::bad_alloc
+# (OpenVINO's CPU plugin, ORT outside its arena), CUDA ("out of memory",
+# cudaErrorMemoryAllocation, CUBLAS/CUDNN_STATUS_ALLOC_FAILED).
+_ALLOCATION_FAILURES = re.compile(
+    r"failed to allocate|bad_alloc|out of memory|cannot allocate memory|memoryallocation"
+    r"|alloc_failed",
+    re.IGNORECASE,
+)
+_REQUESTED_BYTES = re.compile(r"size (\d{4,})")
+
+
+def inference_error(path: Path, shape: tuple[int, ...], e: BaseException) -> PeError:
+    """The one-line error for an exception a library raised while running a batch: an
+    OutOfMemoryError (exit 6) when it says an allocation failed, else an InputError (a shape
+    the graph rejects, a corrupt graph found late)."""
+    text = str(e)
+    if _ALLOCATION_FAILURES.search(text):
+        h, w = int(shape[-2]), int(shape[-1])
+        asked = _REQUESTED_BYTES.search(text)
+        detail = f"; it asked for {int(asked.group(1)) / 2**30:.1f} GiB more" if asked else ""
+        return OutOfMemoryError(
+            f"{path.name}: memory ran out running a {w}x{h} input whole{detail}: run it in "
+            "tiles (--tile 512, or Session.run(..., tile=512)), which bounds memory",
+            hw=(h, w),
+        )
+    return InputError(f"{path.name}: inference failed for shape {tuple(shape)} ({first_line(e)})")
 
 
 class Backend(Protocol):

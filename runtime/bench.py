@@ -66,7 +66,9 @@ def conv_macs_from_profile(events: list[dict[str, Any]]) -> int:
 def count_conv_flops(onnx_path: str | Path, height: int, width: int, spec: ModelSpec) -> int:
     """FLOPs (2 x MACs) of the convolutions for one (1, 3, height, width) input, padded to the
     network's multiple as the Session pads it."""
-    import onnxruntime as ort
+    from perceptual_edge.runtime.ort_backend import import_onnxruntime, log_severity
+
+    ort = import_onnxruntime()
 
     x, _ = pad_to_multiple(
         np.zeros((1, 3, height, width), np.float32), spec.multiple, spec.min_size
@@ -76,7 +78,7 @@ def count_conv_flops(onnx_path: str | Path, height: int, width: int, spec: Model
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tmp) / "profile")
-        opts.log_severity_level = 3
+        opts.log_severity_level = log_severity()
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         sess.run(None, {sess.get_inputs()[0].name: x.astype(_ort_dtype(sess))})
         events = json.loads(Path(sess.end_profiling()).read_text())

@@ -111,10 +111,15 @@ class SegmentProgram:
             self._convs[graph] = self._open_conv(path)
         return self._convs[graph]
 
-    def run(self, image: np.ndarray, out: np.ndarray, tile: int) -> None:
+    def run(
+        self, image: np.ndarray, out: np.ndarray, tile: int, memory_mb: float | None = None
+    ) -> None:
         """image: (3, H, W) uint8 or float32 (padded to the network's multiple); out: the
-        (3, sH, sW) array (float32) the network's output is written into."""
-        memory = int(float(os.environ.get(MEMORY_ENV, "512")) * 2**20)
+        (3, sH, sW) array (float32) the network's output is written into; activations over
+        `memory_mb` (default $PE_TILE_MEMORY_MB, 512) in all go to a temporary file."""
+        if memory_mb is None:
+            memory_mb = float(os.environ.get(MEMORY_ENV, "512"))
+        memory = int(memory_mb * 2**20)
         store = Store(memory, os.environ.get(TMPDIR_ENV) or None)
         stats: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
         store.buffers["input"] = ArrayBuffer(image)
@@ -278,7 +283,7 @@ def _shared_cpu_arena(ort: Any) -> bool:
 
 def ort_conv_opener(providers: list[Any] | None = None) -> Callable[[Path], Conv]:
     """Each segment graph as an ONNX Runtime session, all sharing one CPU memory arena."""
-    from perceptual_edge.runtime.ort_backend import import_onnxruntime
+    from perceptual_edge.runtime.ort_backend import import_onnxruntime, log_severity
 
     ort = import_onnxruntime()
     shared = _shared_cpu_arena(ort)
@@ -287,7 +292,7 @@ def ort_conv_opener(providers: list[Any] | None = None) -> Callable[[Path], Conv
         opts = ort.SessionOptions()
         if shared:
             opts.add_session_config_entry("session.use_env_allocators", "1")
-        opts.log_severity_level = 3
+        opts.log_severity_level = log_severity()
         sess = ort.InferenceSession(
             str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
         )
@@ -348,11 +353,11 @@ def to_image(out: np.ndarray, rows: int = 256) -> np.ndarray:
 
 
 def run_exact(
-    program: SegmentProgram, batch: np.ndarray, tile: int
+    program: SegmentProgram, batch: np.ndarray, tile: int, memory_mb: float | None = None
 ) -> np.ndarray:  # (N, 3, H, W) padded -> (N, 3, sH, sW) float32
     n, _, h, w = batch.shape
     s = program.scale
     out = np.empty((n, 3, h * s, w * s), np.float32)
     for i in range(n):
-        program.run(batch[i], out[i], tile)
+        program.run(batch[i], out[i], tile, memory_mb)
     return out

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from perceptual_edge.errors import InputError, UnavailableError, first_line
-from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root
+from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root, inference_error
 from perceptual_edge.runtime.precision import check_precision, file_precision
 from perceptual_edge.spec import ModelSpec
 
@@ -200,10 +200,8 @@ class OpenVinoBackend:
                 request.set_input_tensor(previous.get_output_tensor(0))
                 request.infer()
                 previous = request
-        except Exception as e:  # e.g. a shape the graph rejects
-            raise InputError(
-                f"{self.path.name}: inference failed for shape {x.shape} ({first_line(e)})"
-            ) from None
+        except Exception as e:  # a shape the graph rejects, an allocation that failed
+            raise inference_error(self.path, x.shape, e) from None
         # The request reuses its output buffer on the next call: copy it out.
         return np.array(previous.get_output_tensor(0).data, dtype=np.float32, copy=True)
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError, UnavailableError, first_line
+from perceptual_edge.errors import InputError, OutOfMemoryError, UnavailableError, first_line
 from perceptual_edge.fsutil import sha256_file
-from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root
+from perceptual_edge.runtime.backend import SPEC_METADATA_KEY, cache_root, inference_error
 from perceptual_edge.runtime.cuda_stack import preload_cuda_libraries
 from perceptual_edge.runtime.precision import file_precision
 from perceptual_edge.spec import ModelSpec, Profile, default_profile, format_shape
@@ -65,7 +65,15 @@ def import_onnxruntime() -> Any:
             f"ONNX Runtime is not installed ({e}): pip install 'perceptual-edge[cpu]', or "
             "[cuda13] / [cuda12] on an NVIDIA GPU machine (README, GPU stack)"
         ) from None
+    onnxruntime.set_default_logger_severity(log_severity())
     return onnxruntime
+
+
+def log_severity() -> int:
+    """ONNX Runtime's log level for our sessions: 4 (fatal only), because every error it logs
+    also comes back as the exception that `pe` turns into one line, and its coloured log lines
+    and allocator dumps on stderr would bury that line; 2 (warnings) with PE_DEBUG=1."""
+    return 2 if os.environ.get("PE_DEBUG") == "1" else 4
 
 
 def read_onnx_spec(path: str | Path, session: Any = None) -> ModelSpec:
@@ -141,7 +149,7 @@ def session_options(
     opts.inter_op_num_threads = 1
     opts.enable_cpu_mem_arena = True
     opts.enable_mem_pattern = True
-    opts.log_severity_level = 3
+    opts.log_severity_level = log_severity()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return opts
 
@@ -357,12 +365,29 @@ class OrtBackend:
         x = np.ascontiguousarray(batch, dtype=self._in_dtype)
         try:
             (y,) = self._sess.run([self._output], {self._input.name: x})
-        except Exception as e:  # e.g. a shape the graph rejects
-            first = first_line(e)
-            raise InputError(
-                f"{self.path.name}: inference failed for shape {x.shape} ({first})"
-            ) from None
+        except Exception as e:  # a shape the graph rejects, an allocation that failed
+            error = inference_error(self.path, x.shape, e)
+            if isinstance(error, OutOfMemoryError):
+                self._release_arena()
+            raise error from None
         return y.astype(np.float32, copy=False)
+
+    def _release_arena(self) -> None:
+        """Give the memory a failed run left in ONNX Runtime's CPU arena back to the system, so
+        that what comes next (the Session's retry in tiles) has it: the arena keeps every
+        region it grew, ~2 GiB after a 4000x4000 style run failed under a 3 GB limit, and
+        frees unused ones only at the end of a run that asks for it. So: one smallest-size
+        run with arena shrinkage on (measured: 2.9 -> 0.76 GB virtual, 2.35 -> 0.29 GB RSS)."""
+        import onnxruntime as ort
+
+        side = max(self.spec.min_size, self.spec.multiple, *(self.min_input_hw or (0,)))
+        tiny = np.zeros((1, 3, side, side), self._in_dtype)
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        try:
+            self._sess.run([self._output], {self._input.name: tiny}, options)
+        except Exception as e:  # nothing to give back is no worse than before
+            log.info("could not shrink ONNX Runtime's arena (%s)", first_line(e))
 
     def close(self) -> None:
         self._sess = None  # type: ignore[assignment]

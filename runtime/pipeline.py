@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from perceptual_edge.errors import InputError, PeError
+from perceptual_edge.fsutil import FolderMaker
 from perceptual_edge.image import (
     decode_image_bytes,
     encode_image,
@@ -110,18 +111,20 @@ def process_folder(
 ) -> RunResult:
     """Every (input, output) pair; unreadable images are skipped and listed in `failed`."""
     t0 = time.perf_counter()
-    dst.mkdir(parents=True, exist_ok=True)
+    folders = FolderMaker()  # folders that end up empty (every image failed) are removed
+    folders.make(dst)
     if not os.access(dst, os.W_OK):
+        folders.remove_empty()
         raise InputError(f"output folder {dst} is not writable")
     result = RunResult("folder", str(dst))
-    with Progress(len(pairs), "images", enabled=progress) as bar:
+    with folders, Progress(len(pairs), "images", enabled=progress) as bar:
         for src_file, out_file in pairs:
             try:
                 image = load_image(src_file, still=True)
                 t1 = time.perf_counter()
                 out = processor.run(image)
                 result.infer_seconds += time.perf_counter() - t1
-                out_file.parent.mkdir(parents=True, exist_ok=True)
+                folders.make(out_file.parent)
                 save_image(out, out_file, overwrite=overwrite)
                 result.items += 1
                 result.size = (out.shape[0], out.shape[1])

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from perceptual_edge.errors import InputError, UnavailableError
+from perceptual_edge.errors import InputError, OutOfMemoryError, UnavailableError
 from perceptual_edge.image import batch_to_image, crop_to, image_to_batch, pad_to_multiple
 from perceptual_edge.runtime import tiling
 from perceptual_edge.runtime.backend import Backend, artifact_kind, check_model_path
@@ -38,6 +39,12 @@ from perceptual_edge.spec import ModelSpec
 
 log = logging.getLogger("perceptual_edge.runtime")
 
+# The tile a whole-image run that ran out of memory is retried in: an 8K image in 512-pixel
+# exact tiles peaks at 1.87 GiB on ONNX Runtime CPU (README, Run).
+OOM_TILE = 512
+# ... keeping at most this many MiB of activations in memory (the rest in a temporary file):
+# memory is known to be short then ($PE_TILE_MEMORY_MB, 512 by default, is for planned runs).
+OOM_MEMORY_MB = 64.0
 BACKENDS = ("auto", "onnxruntime", "ort", "openvino", "ov", "tensorrt", "trt")
 
 
@@ -156,6 +163,34 @@ class Session:
         s = self.spec.scale
         return crop_to(out, h * s, w * s)
 
+    def _whole_or_exact(
+        self, whole: Callable[[], np.ndarray], exact: Callable[..., np.ndarray]
+    ) -> np.ndarray:
+        """whole(), and, when the backend runs out of memory and the segment program is beside
+        the model, exact(program, tile): the same picture in bounded memory, with a warning.
+        Without the program the one-line OutOfMemoryError (exit 6, "use --tile") stands. The
+        retry runs after the except block, so that the failed run's frames (and the arrays
+        they hold) are gone first."""
+        from perceptual_edge.runtime import exact_tiles
+
+        try:
+            return whole()
+        except OutOfMemoryError as e:
+            if exact_tiles.segments_for(self.path) is None:
+                raise
+            tile = tiling.round_tile(OOM_TILE, self.spec)
+            h, w = e.hw or (0, 0)
+            log.warning(
+                "%s: memory ran out running a %dx%d input whole; running it in exact "
+                "%d-pixel tiles instead (the same picture)",
+                self.path.name,
+                w,
+                h,
+                tile,
+            )
+        self.last_run_tiled = True
+        return exact(self._exact_program(), tile, OOM_MEMORY_MB)
+
     def _check_values(self, batch: np.ndarray) -> None:
         """NaN or Inf in a float batch is an error (they would come out as NaN); a float batch
         whose values are all <= 1 is most likely 0..1 instead of 0..255: warned once."""
@@ -193,14 +228,16 @@ class Session:
                 self._program = exact_tiles.SegmentProgram(folder, opener)
         return self._program or None
 
-    def _run_exact(self, program: Any, batch: np.ndarray, tile: int) -> np.ndarray:
+    def _run_exact(
+        self, program: Any, batch: np.ndarray, tile: int, memory_mb: float | None = None
+    ) -> np.ndarray:
         """(N, 3, H, W) uint8/float -> (N, 3, sH, sW) float32 through the segment program."""
         from perceptual_edge.runtime.exact_tiles import run_exact
 
         padded, (h, w) = pad_to_multiple(batch, self.spec.multiple, self.spec.min_size)
         s = self.spec.scale
         self.last_run_exact = True
-        return crop_to(run_exact(program, padded, tile), h * s, w * s)
+        return crop_to(run_exact(program, padded, tile, memory_mb), h * s, w * s)
 
     def _tile_plan(self, h: int, w: int, tile: int | None, tile_overlap: int | None) -> int | None:
         """The tile size to use for an h x w input, or None to run it whole."""
@@ -246,7 +283,12 @@ class Session:
         self.last_run_tiled = t is not None
         self.last_run_exact = False
         if t is None:
-            return self._infer_padded(batch)
+            return self._whole_or_exact(
+                lambda: self._infer_padded(batch),
+                lambda program, tile, memory_mb: self._run_exact(
+                    program, np.asarray(batch, dtype=np.float32), tile, memory_mb
+                ),
+            )
         program = self._exact_program()
         if program is not None:
             return self._run_exact(program, np.asarray(batch, dtype=np.float32), t)
@@ -268,13 +310,19 @@ class Session:
             t = self._tile_plan(x.shape[0], x.shape[1], tile, tile_overlap)
             self.last_run_tiled = t is not None
             self.last_run_exact = False
+            from perceptual_edge.runtime.exact_tiles import to_image
+
+            def exact(program: Any, tile: int, memory_mb: float | None = None) -> np.ndarray:
+                batch = x.transpose(2, 0, 1)[None]
+                return to_image(self._run_exact(program, batch, tile, memory_mb)[0])
+
             if t is None:
-                return batch_to_image(self._infer_padded(image_to_batch(x)))
+                return self._whole_or_exact(
+                    lambda: batch_to_image(self._infer_padded(image_to_batch(x))), exact
+                )
             program = self._exact_program()
             if program is not None:
-                from perceptual_edge.runtime.exact_tiles import to_image
-
-                return to_image(self._run_exact(program, x.transpose(2, 0, 1)[None], t)[0])
+                return exact(program, t)
             return tiling.run_tiled_image(self._infer_padded, x, self.spec, t, tile_overlap)
         if x.ndim == 4:
             return self.run_batch(x, tile=tile, tile_overlap=tile_overlap)

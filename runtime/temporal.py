@@ -59,13 +59,13 @@ Runner = tuple[Callable[[dict], list[np.ndarray]], list[tuple[int, ...]]]
 
 
 def _ort_runner(path: Path, backend_name: str) -> Runner:
-    from perceptual_edge.runtime.ort_backend import import_onnxruntime
+    from perceptual_edge.runtime.ort_backend import import_onnxruntime, log_severity
 
     ort = import_onnxruntime()
     cuda = "CUDAExecutionProvider"
     gpu = "CPUExecutionProvider" not in backend_name and cuda in ort.get_available_providers()
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = log_severity()
     providers = [cuda, "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
     sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     names = [o.name for o in sess.get_outputs()]

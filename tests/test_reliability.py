@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,166 @@ def test_an_animated_gif_is_refused_not_cut_to_one_frame(tmp_path, style_onnx):
     r = runner.invoke(app, ["run", str(style_onnx), "--input", "-", "-o", str(out)],
                       input=gif.read_bytes())  # fmt: skip
     assert_one_line_error(r, 2, "an animated image (4 frames)")
+
+
+# ONNX Runtime's own words when its arena cannot grow (measured: a 4000x4000 style run under a
+# 3 GB address-space limit); the fake backend below raises exactly this.
+ORT_ARENA_FAILURE = (
+    "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Conv node. "
+    "Name:'conv2d_nchwc' Status Message: /onnxruntime_src/onnxruntime/core/framework/"
+    "bfc_arena.cc:360 void* onnxruntime::BFCArena::AllocateRawInternal(size_t, bool, "
+    "onnxruntime::Stream*) Failed to allocate memory for requested buffer of size 2048000000"
+)
+
+
+_CHILD_OOM = r"""
+import resource, sys
+import numpy as np
+from perceptual_edge.errors import OutOfMemoryError
+from perceptual_edge.runtime import Session
+
+s = Session(sys.argv[1], backend="onnxruntime")
+s.run(np.zeros((64, 64, 3), np.uint8))  # the libraries' own memory is mapped by now
+size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+limit = (size + 384 * 1024) * 1024  # 384 MiB more address space than it holds now
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    s.run(np.zeros((2000, 2000, 3), np.uint8))  # its first activation alone is 512 MB
+except OutOfMemoryError as e:
+    print("OOM", e.hw, e)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
+def test_a_real_allocation_failure_is_out_of_memory_without_library_log_noise(tmp_path, style_onnx):
+    # Case 2: ONNX Runtime's coloured log line and allocator message, then exit 2 ("input").
+    # Here the real library fails for real, in a child with a bounded address space.
+    alone = tmp_path / "style.onnx"  # no segments beside it: the error stands
+    alone.write_bytes(style_onnx.read_bytes())
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD_OOM, str(alone)], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("OOM (2000, 2000) style.onnx: memory ran out"), child.stdout
+    assert "--tile 512" in child.stdout and "GiB more" in child.stdout
+    assert child.stderr == ""  # ORT logs nothing (its log level is fatal-only)
+
+
+class _ArenaFailure:
+    """Wraps a real backend: inputs larger than `limit` pixels fail as ORT's arena does."""
+
+    def __init__(self, real, limit: int) -> None:
+        self._real, self._limit, self.calls = real, limit, []
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def infer(self, batch):
+        from perceptual_edge.runtime.backend import inference_error
+
+        self.calls.append(batch.shape)
+        if batch.shape[2] * batch.shape[3] > self._limit:
+            raise inference_error(self._real.path, batch.shape, RuntimeError(ORT_ARENA_FAILURE))
+        return self._real.infer(batch)
+
+
+def test_out_of_memory_retries_in_exact_tiles_when_the_segments_are_there(
+    tmp_path, style_ckpt, style_onnx, caplog
+):
+    from perceptual_edge.export.segments import write_segments
+    from perceptual_edge.runtime import Session
+    from perceptual_edge.train.checkpoint import load_checkpoint
+
+    model = tmp_path / "style.onnx"
+    model.write_bytes(style_onnx.read_bytes())
+    image = content_image(3, 200, 264)
+    with Session(model, backend="onnxruntime") as s:
+        whole = s.run(image)
+        s._backend = fake = _ArenaFailure(s._backend, limit=150 * 150)
+        with pytest.raises(Exception, match="memory ran out running a 264x200 input whole"):
+            s.run(image)  # no segments: the one-line error, exit 6
+        ckpt = load_checkpoint(style_ckpt)
+        write_segments(ckpt.build(), ckpt.spec, tmp_path / "style.segments")
+        with caplog.at_level("WARNING"):
+            tiled = s.run(image)
+            batch = s.run_batch(image.transpose(2, 0, 1)[None].astype(np.float32))
+    assert "running it in exact 512-pixel tiles instead" in caplog.text
+    assert s.last_run_tiled and s.last_run_exact
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1  # the same picture
+    assert np.abs(batch[0].transpose(1, 2, 0) - whole).max() <= 1.0
+    assert len(fake.calls) == 3  # each whole try once, then the tiles (not through it)
+
+
+def test_out_of_memory_is_exit_6_one_line(tmp_path, style_onnx, monkeypatch):
+    from perceptual_edge.runtime import ort_backend
+
+    def fail(self, batch):
+        from perceptual_edge.runtime.backend import inference_error
+
+        raise inference_error(self.path, batch.shape, RuntimeError(ORT_ARENA_FAILURE))
+
+    monkeypatch.setattr(ort_backend.OrtBackend, "infer", fail)
+    src = tmp_path / "in.png"
+    save_image(content_image(0, 40, 56), src)
+    out = tmp_path / "out.png"
+    r = runner.invoke(app, ["run", str(style_onnx), "--input", str(src), "-o", str(out)])
+    assert_one_line_error(r, 6, "memory ran out running a 56x40 input whole", "--tile 512")
+    assert not out.exists()
+
+
+def test_stale_temp_files_of_the_same_output_are_removed_and_nothing_else(tmp_path, style_onnx):
+    # Case 10: hidden .NAME.*.tmp.* files after kill -9 were never cleaned.
+    src = tmp_path / "a.png"
+    save_image(content_image(1, 32, 48), src)
+    old, fresh = tmp_path / ".b.k2j_9x0q.tmp.png", tmp_path / ".b.a1b2c3d4.tmp.png"
+    others = [tmp_path / n for n in (".b.k2j_9x0q.tmp.png.keep", ".b.short.tmp.png",
+                                     ".c.k2j_9x0q.tmp.png", ".b.k2j_9x0q.tmp.jpg")]  # fmt: skip
+    for p in [old, fresh, *others]:
+        p.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    for p in [old, *others]:
+        os.utime(p, (two_hours_ago, two_hours_ago))
+    r = runner.invoke(
+        app, ["run", str(style_onnx), "--input", str(src), "-o", str(tmp_path / "b.png")]
+    )
+    assert r.exit_code == 0, r.output
+    assert not old.exists()  # ours, untouched for two hours
+    assert fresh.exists() and all(p.exists() for p in others)  # maybe live; or not ours
+
+
+def test_a_stale_segments_folder_is_removed_by_the_next_export(tmp_path):
+    from perceptual_edge.fsutil import remove_stale_temps, temp_folder_for
+
+    out = tmp_path / "m.segments"
+    stale = temp_folder_for(out)
+    (stale / "conv00.onnx").write_bytes(b"half")
+    live = temp_folder_for(out)
+    os.utime(stale, (time.time() - 7200,) * 2)
+    assert remove_stale_temps(out, folder=True) == [stale]
+    assert live.is_dir() and not stale.exists()
+
+
+def test_failed_folder_run_and_export_leave_no_empty_folders(tmp_path, style_onnx, style_ckpt,
+                                                             monkeypatch):  # fmt: skip
+    # Case 10: empty output folders were left by a folder run and an export on a full disk.
+    from perceptual_edge import fsutil
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    save_image(content_image(2, 32, 48), tmp_path / "in" / "sub" / "c.png")
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+
+    monkeypatch.setattr(fsutil.os, "replace", full)
+    out = tmp_path / "new" / "styled"
+    r = runner.invoke(
+        app, ["run", str(style_onnx), "--input", str(tmp_path / "in"), "-o", str(out)]
+    )
+    assert r.exit_code == 6, r.output
+    assert not (tmp_path / "new").exists()
+    r = runner.invoke(app, ["export", str(style_ckpt), "-o", str(tmp_path / "exp" / "x")])
+    assert r.exit_code == 6, r.output
+    assert not (tmp_path / "exp").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before stays
+    r = runner.invoke(app, ["export", str(style_ckpt), "-o", str(tmp_path / "kept")])
+    assert r.exit_code == 6 and (tmp_path / "kept").is_dir()

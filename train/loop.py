@@ -137,6 +137,7 @@ def train(
         sleep_after_ckpt = float(os.environ.get(SLEEP_AFTER_CHECKPOINT_ENV, "0") or 0)
         stop = StopFlag()
         t0 = time.perf_counter()
+        runner.check_room()
         runner.open_log(resumed=cfg.resume is not None)
         runner.restore_rng()
         state = SamplerState(**runner.sampler_state.to_dict())
@@ -171,6 +172,10 @@ def train(
         result.skipped_files = folder.skipped + len(source.bad)
         dist_mod.barrier(dist)
         return result
+    except BaseException:
+        if runner is not None:
+            runner.remove_leftovers()
+        raise
     finally:
         if runner is not None:
             runner.close_log()

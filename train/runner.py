@@ -13,6 +13,7 @@ On CUDA a step uses channels_last tensors; on CPU they were measured slower and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from perceptual_edge.fsutil import check_output, sha256_file
+from perceptual_edge.fsutil import check_output, check_room, sha256_file
 from perceptual_edge.hardware import cpu_has_bf16
 from perceptual_edge.image import image_to_batch, resize_shorter_side
 from perceptual_edge.train.checkpoint import Checkpoint, save_checkpoint
@@ -90,6 +91,12 @@ class Runner:
         self.sampler_state = SamplerState(seed=cfg.seed)
         self._log_file: IO[str] | None = None
         self._sample_images: list[np.ndarray] | None = None
+        # What this run wrote, so that a run that fails before its first checkpoint can take
+        # its log and samples away again (remove_leftovers).
+        self.saved = False
+        self.created_log = False
+        self.created_samples_dir = not cfg.samples_dir.exists()
+        self.written_samples: list[Path] = []
         cuda = device.type == "cuda"
         self.amp_dtype, amp_note = amp_dtype_for(cfg.amp, device)
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else cuda
@@ -234,6 +241,34 @@ class Runner:
     def save(self, state: SamplerState, final: bool) -> None:
         if self.dist.is_main:
             save_checkpoint(self.checkpoint(state, final), self.cfg.output, overwrite=True)
+            self.saved = True
+
+    def checkpoint_bytes(self) -> int:
+        """About the size of a checkpoint of this run: the network's tensors three times
+        (weights, Adam's two moments) plus 1 MiB for the rest."""
+        tensors = self.model.state_dict().values()
+        return 3 * sum(t.numel() * t.element_size() for t in tensors) + 2**20
+
+    def check_room(self) -> None:
+        """Refuse to start when the checkpoint cannot be written (disk full, quota): found now,
+        not at the first checkpoint hours later."""
+        if self.dist.is_main:
+            check_room(self.cfg.output, self.checkpoint_bytes(), "the checkpoint")
+
+    def remove_leftovers(self) -> None:
+        """After a run that failed before it wrote any checkpoint: remove the log it created
+        and the samples it wrote (and the samples folder if it made it and it is now empty),
+        which describe a run that left nothing to resume."""
+        if self.saved or not self.dist.is_main or self.cfg.resume is not None:
+            return
+        self.close_log()
+        paths = self.written_samples + ([self.cfg.log_path] if self.created_log else [])
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if self.created_samples_dir:
+            with contextlib.suppress(OSError):
+                self.cfg.samples_dir.rmdir()
 
     def open_log(self, resumed: bool) -> None:
         if not self.dist.is_main:
@@ -249,6 +284,7 @@ class Runner:
                         kept.append(line)
                 except (ValueError, KeyError, TypeError):
                     continue
+        self.created_log = not path.exists()
         self._log_file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close_log
         for line in kept:
             self._log_file.write(line + "\n")
@@ -273,7 +309,7 @@ class Runner:
             return []
         if self._sample_images is None:
             self._sample_images = sample_inputs(self.folder.holdout, self.cfg.size)
-        return write_samples(
+        paths = write_samples(
             self.model,
             self._sample_images,
             self.cfg.samples_dir,
@@ -282,3 +318,5 @@ class Runner:
             self.cfg.task,
             self.cfg.factor,
         )
+        self.written_samples += [p for p in paths if p not in self.written_samples]
+        return paths

@@ -211,3 +211,48 @@ def test_cli_defaults_match_the_defaults_module() -> None:
     assert default(train_cmds.style_cmd, "content_layer") == D.STYLE_CONTENT_LAYER
     assert default(train_cmds.sr_cmd, "content_layer") == D.SR_CONTENT_LAYER
     assert tuple(default(train_cmds.style_cmd, "style_layers").split(",")) == D.STYLE_LAYERS
+
+
+def test_a_full_disk_is_found_before_training_and_a_failed_run_leaves_nothing(
+    tiny_style: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 12, cases 4-8 and 10: training noticed a full disk at its first checkpoint (hours
+    # in), and a run that failed before any checkpoint left its log and samples behind.
+    import errno
+    import os
+
+    from perceptual_edge import fsutil
+    from perceptual_edge.train import runner as runner_mod
+
+    out = tmp_path / "wave.pth"
+    args = _style(tiny_style, tiny_data, out, "--iterations", "4", "--sample-every", "1",
+                  "--log-every", "1", "--checkpoint-every", "3", "--no-amp")  # fmt: skip
+    reserved: list[int] = []
+
+    def no_room(fd: int, offset: int, length: int) -> None:
+        reserved.append(length)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fsutil.os, "posix_fallocate", no_room, raising=False)
+    steps: list[int] = []
+    real_step = runner_mod.Runner.step_once
+    monkeypatch.setattr(runner_mod.Runner, "step_once",
+                        lambda self, *a: steps.append(1) or real_step(self, *a))  # fmt: skip
+    r = runner.invoke(app, args)
+    assert_one_line_error(r, 6, "no room for the checkpoint", "No space left on device")
+    assert not steps and reserved and reserved[0] > 6 * 2**20  # ~3 x 1.7M float32 weights
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # not even a hidden temp file
+
+    # The disk fills at step 2, before the first checkpoint (step 3): log and samples go.
+    real_write = runner_mod.Runner.write_log
+
+    def fill(self, step, *a):
+        if step == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.cfg.log_path))
+        real_write(self, step, *a)
+
+    monkeypatch.setattr(runner_mod.Runner, "write_log", fill)
+    r = runner.invoke(app, args)
+    assert_one_line_error(r, 6, "wave.log.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
