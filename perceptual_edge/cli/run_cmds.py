@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
             min=0.0,
             max=0.99,
             help="Video: steady the style across frames (0..0.99, e.g. 0.8): instance-norm "
-            "statistics carried over (NAME.temporal.onnx), flow-guided blending; resets at cuts.",
+            "statistics carried over (NAME.temporal.onnx), flow-guided blending with its texture "
+            "detail restored; resets at cuts.",
         ),
         preserve_color: bool = typer.Option(
             False, "--preserve-color", help="Keep the input's colours; take only luminance."

@@ -133,3 +133,34 @@ def test_pe_run_temporal_and_pe_eval_video(exported, tmp_path):
     save_image(_texture(9, 64, 96), image)
     r = runner.invoke(app, ["run", str(exported), "--input", str(image), "--temporal", "0.5"])
     assert_one_line_error(r, 2, "--temporal applies to video inputs")
+
+
+def _fine_energy(cv2, img: np.ndarray, sigma: float = 4.0) -> float:
+    f = img.astype(np.float32)
+    d = f - cv2.GaussianBlur(f, (0, 0), sigma)
+    return float((d * d).mean())
+
+
+def test_restore_detail_brings_a_flattened_blend_back_and_leaves_a_match_alone():
+    import cv2
+
+    from perceptual_edge.runtime.temporal import restore_detail
+
+    out = _texture(3, 96, 128).astype(np.float32)
+    # Where blend and new output agree, nothing changes.
+    same = restore_detail(cv2, out.copy(), out, 4.0, 2.0)
+    assert np.abs(same - out).max() < 1e-3
+    # Averaging the texture with a copy moved by 3 px flattens it, as a blend of two frames
+    # whose textures do not line up does; the restored blend is back near the output's energy.
+    moved = np.roll(out, (3, 3), axis=(0, 1))
+    flat = 0.5 * out + 0.5 * moved
+    e_out, e_flat = _fine_energy(cv2, out), _fine_energy(cv2, flat)
+    assert e_flat < 0.75 * e_out
+    e_back = _fine_energy(cv2, restore_detail(cv2, flat, out, 4.0, 2.0))
+    assert 0.85 * e_out < e_back < 1.25 * e_out
+    # The gain is bounded: at most max_gain times the blend's own detail, and a blend with no
+    # detail at all stays flat (nothing is invented).
+    capped = restore_detail(cv2, flat, out, 4.0, 1.1)
+    assert _fine_energy(cv2, capped) <= 1.1**2 * e_flat * 1.01
+    grey = np.full_like(out, 128.0)
+    assert np.abs(restore_detail(cv2, grey, out, 4.0, 2.0) - 128.0).max() < 1e-3
