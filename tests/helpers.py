@@ -112,3 +112,12 @@ def read_only_folder(path: Path, monkeypatch: Any) -> Path:
 
         monkeypatch.setattr(os, "access", access)
     return path
+
+
+def smoothed(values: Any, k: float = 0.8) -> np.ndarray:
+    """Exponential moving average of a loss curve, starting at its first value."""
+    out, m = [], values[0]
+    for x in values:
+        m = k * m + (1 - k) * x
+        out.append(m)
+    return np.array(out)

@@ -7,7 +7,9 @@ batch, every step), this:
 - runs the output branch only up to the deepest layer any loss reads;
 - uses in-place ReLUs inside the VGG forward (safe for autograd: ReLU's backward needs its
   output, a convolution's backward its input, and neither is modified afterwards);
-- computes Gram matrices once per layer with one batched matmul (`losses.gram`).
+- computes Gram matrices once per layer with one batched matmul (`losses.gram`), and their
+  gradient with one more (autograd's bmm backward takes two);
+- the feature loss as one fused mse_loss kernel.
 The loss values are those of `perceptual_edge.train.losses`, term by term.
 """
 

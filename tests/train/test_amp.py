@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import smoothed
 
 torch = pytest.importorskip("torch")
 
@@ -82,14 +83,6 @@ def test_precision_is_recorded_and_a_change_is_said(tiny_data, tiny_style, tmp_p
     assert any("computes in bf16, the checkpoint's in fp32" in n for n in notes), notes
 
 
-def _smoothed(v: np.ndarray, k: float = 0.8) -> np.ndarray:
-    out, m = [], v[0]
-    for x in v:
-        m = k * m + (1 - k) * x
-        out.append(m)
-    return np.array(out)
-
-
 @pytest.mark.slow
 def test_bf16_loss_curve_stays_near_float32(tiny_data, tiny_style, tmp_path):
     # 300 steps, fixed seed, logged every 10, 32 px: the largest relative gap between the
@@ -99,7 +92,7 @@ def test_bf16_loss_curve_stays_near_float32(tiny_data, tiny_style, tmp_path):
     # norm left in bf16, this test measured a gap of 7.8% at the end (above the 5% bound).
     ref = np.array(_run(tiny_data, tiny_style, tmp_path / "a.pth", False, 300))
     bf16 = np.array(_run(tiny_data, tiny_style, tmp_path / "b.pth", True, 300))
-    base = _smoothed(ref)
-    gap = np.abs(_smoothed(bf16) - base) / base
+    base = smoothed(ref)
+    gap = np.abs(smoothed(bf16) - base) / base
     assert gap.max() <= 0.10, gap.round(3)
     assert gap[-1] <= 0.05, gap.round(3)  # where training ends
