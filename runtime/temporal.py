@@ -98,7 +98,9 @@ def _ov_runner(path: Path, device: str) -> Runner:
 
 class Stabilizer:
     """Frames in order -> stabilised frames. `session` is the open model (its spec and its
-    backend decide where the temporal graph runs); `strength` in [0, 1) sets both measures."""
+    backend decide where the temporal graph runs); `strength` in [0, 1) sets both measures.
+    `blend` and `keep` override their shares; `detail_sigma` (0: off) and `detail_gain` set the
+    detail restoration after blending (module docstring, item 3)."""
 
     def __init__(
         self,
