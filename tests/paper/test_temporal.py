@@ -106,6 +106,24 @@ def test_flow_blending_leaves_a_static_shot_alone(exported):
         assert np.abs(o.astype(int) - plain).max() <= 1
 
 
+def test_stabilizer_restores_detail_by_default_on_a_moving_texture(exported):
+    import cv2
+
+    from perceptual_edge.runtime import Session
+    from perceptual_edge.runtime.temporal import Stabilizer
+
+    frames = _pan(_texture(5, 120, 200), 5, 1, 3)
+    with Session(exported) as s:
+        plain = [s.run(f) for f in frames]
+        restored = Stabilizer(s, 0.8).run_many(frames)
+        flat = Stabilizer(s, 0.8, detail_sigma=0).run_many(frames)
+    e_plain = np.mean([_fine_energy(cv2, f) for f in plain[1:]])
+    e_restored = np.mean([_fine_energy(cv2, f) for f in restored[1:]])
+    e_flat = np.mean([_fine_energy(cv2, f) for f in flat[1:]])
+    # Measured here: blended without restoration 438, restored 804, frame by frame 819.
+    assert e_flat < 0.8 * e_restored and e_restored <= 1.05 * e_plain, (e_flat, e_restored, e_plain)
+
+
 def test_pe_run_temporal_and_pe_eval_video(exported, tmp_path):
     from perceptual_edge.samples import write_sample_clip
 
