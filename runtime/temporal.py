@@ -122,12 +122,8 @@ class Stabilizer:
         self.keep = 0.5 * float(strength) if keep is None else float(keep)
         self.blend = 0.75 * float(strength) if blend is None else float(blend)
         self.interp = "cubic"
-        # Blending two textures that do not line up exactly averages them, and the average is
-        # flatter than either: on fox.mp4 blend 0.6 alone raised the style loss by 20%. The
-        # blended frame's fine detail (what a Gaussian of detail_sigma removes) is amplified
-        # back to the new output's energy, window by window, by at most detail_gain (sweep on
-        # fox, 320 px: sigma 2 -> +14%, sigma 4 -> +7%, sigma 6 -> +4%, at E_warp 0.48, 0.51,
-        # 0.54 of frame by frame; 0 turns it off).
+        # Detail restoration (module docstring, item 3); sweep on fox.mp4, 320 px: sigma 2 ->
+        # +14% style loss, 4 -> +7%, 6 -> +4%, at E_warp 0.48, 0.51, 0.54 of frame by frame.
         self.detail_sigma = float(detail_sigma)
         self.detail_gain = float(detail_gain)
         graph = temporal_graph_for(session.path)
@@ -221,10 +217,11 @@ class Stabilizer:
             b = cv2.resize(b, out.shape[1::-1], interpolation=cv2.INTER_CUBIC)
         flow = FlowPair(cv2, self._dis, a, b)
         warped = flow.warp(cv2, prev_out, self.interp).astype(np.float32)
+        cur = out.astype(np.float32)
         w = (self.blend * flow.mask)[..., None]
-        mixed = out.astype(np.float32) * (1.0 - w) + warped * w
+        mixed = cur * (1.0 - w) + warped * w
         if self.detail_sigma > 0:
-            mixed = restore_detail(cv2, mixed, out, self.detail_sigma, self.detail_gain)
+            mixed = restore_detail(cv2, mixed, cur, self.detail_sigma, self.detail_gain)
         result = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
         self._prev_out = result
         return result
@@ -237,7 +234,7 @@ def restore_detail(
     window by window, back to the energy of the network's own output `out`: blending two
     textures that do not line up exactly averages them and so flattens them, which the style
     loss sees; where they do line up the gain is 1 and nothing changes."""
-    cur = out.astype(np.float32)
+    cur = np.asarray(out, dtype=np.float32)  # no copy when the caller has it in float32
     d_mixed = mixed - cv2.GaussianBlur(mixed, (0, 0), sigma)
     d_cur = cur - cv2.GaussianBlur(cur, (0, 0), sigma)
     box = (window, window)

@@ -114,6 +114,14 @@ def read_only_folder(path: Path, monkeypatch: Any) -> Path:
     return path
 
 
+def loss_curve(log: Path) -> np.ndarray:
+    """The total loss at each logged step of a `pe train` JSON-lines log."""
+    import json
+
+    lines = log.read_text().splitlines()
+    return np.array([json.loads(line)["loss"] for line in lines if '"loss"' in line])
+
+
 def smoothed(values: Any, k: float = 0.8) -> np.ndarray:
     """Exponential moving average of a loss curve, starting at its first value."""
     out, m = [], values[0]

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace, out: Path, amp: bool, threads: int) -> np.ndar
         batch_size=4, iterations=args.steps, loss_net="random", device="cpu", amp=amp,
         sample_every=0, checkpoint_every=0, log_every=10, overwrite=True,
     )  # fmt: skip
-    result = train(cfg, log=lambda m: None, progress=False)
-    lines = result.log.read_text().splitlines()
-    return np.array([json.loads(line)["loss"] for line in lines if '"loss"' in line])
+    from helpers import loss_curve
+
+    return loss_curve(train(cfg, log=lambda m: None, progress=False).log)
 
 
 def main() -> None:

@@ -27,6 +27,12 @@ def _pan(big: np.ndarray, n: int, dy: int, dx: int, h: int = 64, w: int = 96) ->
     return [big[10 + i * dy : 10 + i * dy + h, 10 + i * dx : 10 + i * dx + w] for i in range(n)]
 
 
+def _fine_energy(cv2, img: np.ndarray, sigma: float = 4.0) -> float:
+    f = img.astype(np.float32)
+    d = f - cv2.GaussianBlur(f, (0, 0), sigma)
+    return float((d * d).mean())
+
+
 def test_static_clip_identical_output_has_zero_error():
     from perceptual_edge.paper.temporal import warping_error_frames
 
@@ -151,12 +157,6 @@ def test_pe_run_temporal_and_pe_eval_video(exported, tmp_path):
     save_image(_texture(9, 64, 96), image)
     r = runner.invoke(app, ["run", str(exported), "--input", str(image), "--temporal", "0.5"])
     assert_one_line_error(r, 2, "--temporal applies to video inputs")
-
-
-def _fine_energy(cv2, img: np.ndarray, sigma: float = 4.0) -> float:
-    f = img.astype(np.float32)
-    d = f - cv2.GaussianBlur(f, (0, 0), sigma)
-    return float((d * d).mean())
 
 
 def test_restore_detail_brings_a_flattened_blend_back_and_leaves_a_match_alone():

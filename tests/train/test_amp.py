@@ -3,12 +3,11 @@ and the loss curve it gives against float32."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import smoothed
+from helpers import loss_curve, smoothed
 
 torch = pytest.importorskip("torch")
 
@@ -63,9 +62,7 @@ def _run(data: Path, style: Path, out: Path, amp: bool | None, steps: int, **kw)
         iterations=steps, loss_net="random", device="cpu", amp=amp, sample_every=0,
         checkpoint_every=0, log_every=kw.pop("log_every", 10), overwrite=True, **kw,
     )  # fmt: skip
-    result = train(cfg, log=lambda m: None, progress=False)
-    lines = result.log.read_text().splitlines()
-    return [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+    return list(loss_curve(train(cfg, log=lambda m: None, progress=False).log))
 
 
 def test_precision_is_recorded_and_a_change_is_said(tiny_data, tiny_style, tmp_path):
